@@ -1,0 +1,1 @@
+//! Client for Alation's token API (refresh and API access tokens)

@@ -1,0 +1,4 @@
+//! The rotation engine.
+
+/// Placeholder replaced by the engine.
+pub struct Engine;

@@ -1,0 +1,25 @@
+//! The heart of alation-rotator: the [`TokenSink`](sink::TokenSink) contract every secret
+//! store implements, the two documents the rotator writes, the renewal
+//! [`Policy`](policy::Policy), an injectable [`Clock`](clock::Clock) and the rotation
+//! [`Engine`](engine::Engine).
+//!
+//! The core knows nothing of Vault, AWS or files: backends live in their own crates and
+//! implement [`TokenSink`](sink::TokenSink); `rotator-testkit` holds the conformance suite
+//! every backend must pass.
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod document;
+pub mod engine;
+pub mod error;
+pub mod policy;
+pub mod sink;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use document::{AccessTokenDocument, Document, DocumentError, RefreshTokenDocument};
+pub use error::SinkError;
+pub use policy::{Policy, RenewBefore};
+pub use sink::{
+    Capabilities, Precondition, Stored, TokenSink, TokenSinkExt, Version, WriteOptions,
+    MANAGED_BY_KEY, MANAGED_BY_VALUE,
+};

@@ -1,0 +1,1 @@
+//! A faithful emulator of Alation's token API, for tests and demos

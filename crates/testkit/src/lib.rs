@@ -1,0 +1,1 @@
+//! Conformance suite and test fixtures for alation-rotator TokenSink implementations
