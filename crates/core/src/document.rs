@@ -199,7 +199,10 @@ impl TokenDocument for AccessTokenDocument {
     fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("integration".to_owned(), self.integration.clone()),
-            ("token-expires-at".to_owned(), self.token_expires_at.to_string()),
+            (
+                "token-expires-at".to_owned(),
+                self.token_expires_at.to_string(),
+            ),
         ])
     }
 }
@@ -281,7 +284,10 @@ impl TokenDocument for RefreshTokenDocument {
     fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("integration".to_owned(), self.integration.clone()),
-            ("token-expires-at".to_owned(), self.token_expires_at.to_string()),
+            (
+                "token-expires-at".to_owned(),
+                self.token_expires_at.to_string(),
+            ),
         ])
     }
 }
@@ -316,7 +322,10 @@ mod tests {
                 "user_id"
             ]
         );
-        assert_eq!(doc.fields()["token_expires_at"], "2026-01-02T00:00:00.123456Z");
+        assert_eq!(
+            doc.fields()["token_expires_at"],
+            "2026-01-02T00:00:00.123456Z"
+        );
         let back = AccessTokenDocument::from_document(&doc).unwrap();
         assert_eq!(back.api_access_token.expose_secret(), "at-secret-value-1");
         assert_eq!(back.token_expires_at, access().token_expires_at);
@@ -348,7 +357,10 @@ mod tests {
         let mut fields = access().to_document().into_fields();
         fields.insert("token_expires_at".into(), "tomorrow".into());
         let err = AccessTokenDocument::from_document(&Document::new(fields)).unwrap_err();
-        assert_eq!(err.to_string(), "field `token_expires_at` is not an RFC 3339 timestamp");
+        assert_eq!(
+            err.to_string(),
+            "field `token_expires_at` is not an RFC 3339 timestamp"
+        );
         let err = Document::from_slice(b"{\"api_access_token\": \"at-secret").unwrap_err();
         assert!(!err.to_string().contains("at-secret"));
     }

@@ -17,6 +17,7 @@ pub mod sink;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use document::{AccessTokenDocument, Document, DocumentError, RefreshTokenDocument};
+pub use engine::Failure;
 pub use error::SinkError;
 pub use policy::{Policy, RenewBefore};
 pub use sink::{

@@ -23,7 +23,9 @@ impl RenewBefore {
         match *self {
             RenewBefore::Duration(d) => SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX),
             RenewBefore::Percent(p) => {
-                let lifetime = expires_at.duration_since(created_at).max(SignedDuration::ZERO);
+                let lifetime = expires_at
+                    .duration_since(created_at)
+                    .max(SignedDuration::ZERO);
                 lifetime.mul_f64(p / 100.0)
             }
         }
@@ -123,8 +125,14 @@ mod tests {
             "8h".parse::<RenewBefore>().unwrap(),
             RenewBefore::Duration(Duration::from_secs(8 * 3600))
         );
-        assert_eq!("33%".parse::<RenewBefore>().unwrap(), RenewBefore::Percent(33.0));
-        let err = "eight hours".parse::<RenewBefore>().unwrap_err().to_string();
+        assert_eq!(
+            "33%".parse::<RenewBefore>().unwrap(),
+            RenewBefore::Percent(33.0)
+        );
+        let err = "eight hours"
+            .parse::<RenewBefore>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected a duration"), "{err}");
         assert!("150%".parse::<RenewBefore>().is_err());
     }
@@ -144,7 +152,10 @@ mod tests {
         let created = ts("2026-01-01T00:00:00Z");
         let expires = ts("2026-01-01T00:00:10Z");
         let policy: RenewBefore = "50%".parse().unwrap();
-        assert_eq!(policy.threshold(created, expires), SignedDuration::from_secs(5));
+        assert_eq!(
+            policy.threshold(created, expires),
+            SignedDuration::from_secs(5)
+        );
         assert!(!policy.is_due(ts("2026-01-01T00:00:04Z"), created, expires));
         assert!(policy.is_due(ts("2026-01-01T00:00:05Z"), created, expires));
     }

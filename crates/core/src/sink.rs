@@ -188,10 +188,11 @@ pub trait TokenSinkExt: TokenSink {
         let Some(stored) = self.read(key).await? else {
             return Ok(None);
         };
-        let document = D::from_document(&stored.document).map_err(|e| SinkError::InvalidDocument {
-            key: key.to_owned(),
-            detail: e.to_string(),
-        })?;
+        let document =
+            D::from_document(&stored.document).map_err(|e| SinkError::InvalidDocument {
+                key: key.to_owned(),
+                detail: e.to_string(),
+            })?;
         Ok(Some(StoredAs {
             document,
             version: stored.version,

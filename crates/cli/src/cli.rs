@@ -1,0 +1,85 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Alation API tokens fresh in Vault, AWS Secrets Manager or local files.
+///
+/// Exit codes: 0 every integration fresh or rotated; 1 at least one failed; 2 usage or
+/// configuration error (nothing was contacted).
+#[derive(Debug, Parser)]
+#[command(name = "alation-rotator", version, about, long_about)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file [default: $ALATION_ROTATOR_CONFIG, else ./alation-rotator.toml].
+    #[arg(long, short = 'c', global = true, env = "ALATION_ROTATOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `debug,reqwest=info` [default: info, `warn` for demo;
+    /// RUST_LOG wins when set].
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of `status`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned table.
+    Table,
+    /// A JSON array.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One rotation pass over the integrations (for cron, CronJob, systemd timers).
+    Run(RunArgs),
+    /// Show every integration's token expiry, where it is stored and its health. Never prints
+    /// a secret and contacts no Alation endpoint.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Validate the configuration offline; contacts nothing.
+    CheckConfig,
+    /// Run the whole flow against an in-process Alation emulator and a temporary file store.
+    Demo,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Decide and report what would happen; mint nothing and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these integrations (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Mint new access tokens even where the current ones are fresh.
+    #[arg(long)]
+    pub force: bool,
+}

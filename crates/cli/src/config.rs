@@ -1,0 +1,464 @@
+//! The TOML configuration: parsing with errors that name the file, the line, the key and what
+//! was expected, and offline validation of everything that can be checked without contacting
+//! Alation or a store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rotator_core::RenewBefore;
+use serde::Deserialize;
+use url::Url;
+
+use crate::stores::StoreConfig;
+
+/// Names under which a secret value might be pasted into the file by mistake.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "token",
+    "secret",
+    "secret_id",
+    "refresh_token",
+    "api_access_token",
+    "access_token",
+    "client_secret",
+    "jwt",
+    "role_id",
+    "aws_secret_access_key",
+    "secret_access_key",
+];
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Alation instance.
+    pub alation: AlationConfig,
+    /// Default renewal policy; integrations may override parts of it.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Where regenerated refresh tokens wait when their state store cannot take them.
+    #[serde(default)]
+    pub escrow: EscrowConfig,
+    /// Named secret stores.
+    #[serde(default)]
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// The integrations to keep fresh.
+    #[serde(default)]
+    pub integrations: Vec<IntegrationConfig>,
+}
+
+/// `[alation]`: how to reach Alation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlationConfig {
+    /// Base URL of the Alation instance, e.g. `https://alation.example.com`.
+    pub base_url: Url,
+    /// Timeout of one HTTP request.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// A PEM file with extra CA certificates to trust besides the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Attempts per call, counting the first, for transient errors (connect, timeout, 429,
+    /// 502, 503, 504).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+/// `[policy]`: when to renew, and how much to do at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Renew the access token when less than this remains: a duration (`8h`) or a share of its
+    /// lifetime (`33%`).
+    #[serde(default = "default_access_renew_before")]
+    pub access_renew_before: RenewBefore,
+    /// Regenerate the refresh token when less than this remains.
+    #[serde(default = "default_refresh_renew_before")]
+    pub refresh_renew_before: RenewBefore,
+    /// How many integrations are rotated at once.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Ask Alation whether stored access tokens are still active before calling them fresh.
+    #[serde(default)]
+    pub validate: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            access_renew_before: default_access_renew_before(),
+            refresh_renew_before: default_refresh_renew_before(),
+            max_concurrency: default_max_concurrency(),
+            validate: false,
+        }
+    }
+}
+
+fn default_access_renew_before() -> RenewBefore {
+    RenewBefore::Duration(Duration::from_secs(8 * 3600))
+}
+
+fn default_refresh_renew_before() -> RenewBefore {
+    RenewBefore::Duration(Duration::from_secs(14 * 86400))
+}
+
+fn default_max_concurrency() -> usize {
+    8
+}
+
+/// `[escrow]`: the local holding place for refresh tokens that could not be stored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscrowConfig {
+    /// A local directory (created 0700) that survives restarts of the job.
+    #[serde(default = "default_escrow_directory")]
+    pub directory: PathBuf,
+}
+
+impl Default for EscrowConfig {
+    fn default() -> Self {
+        Self {
+            directory: default_escrow_directory(),
+        }
+    }
+}
+
+fn default_escrow_directory() -> PathBuf {
+    PathBuf::from("/var/lib/alation-rotator/escrow")
+}
+
+/// `[[integrations]]`: one consumer of Alation's API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    /// Unique name: letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// The Alation user id the tokens belong to.
+    pub user_id: i64,
+    /// Where the refresh token is kept. Consumers must not be able to read it.
+    pub refresh_token: LocationConfig,
+    /// Where the access token is delivered: one location or a list.
+    pub access_token: OneOrMany<LocationConfig>,
+    /// Overrides `policy.access_renew_before`.
+    #[serde(default)]
+    pub access_renew_before: Option<RenewBefore>,
+    /// Overrides `policy.refresh_renew_before`.
+    #[serde(default)]
+    pub refresh_renew_before: Option<RenewBefore>,
+    /// Overrides `policy.validate`.
+    #[serde(default)]
+    pub validate: Option<bool>,
+}
+
+/// A store name and a key in it.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LocationConfig {
+    /// The name of a store under `[stores]`.
+    pub store: String,
+    /// The key inside the store.
+    pub key: String,
+    /// Overwrite a secret at this key that alation-rotator did not write.
+    #[serde(default)]
+    pub takeover: bool,
+}
+
+/// One value or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// A configuration error: the file, where in it, and what is wrong. Never holds a value from
+/// the file, which may be a secret pasted by mistake.
+#[derive(Debug)]
+pub struct ConfigError {
+    file: PathBuf,
+    place: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(file: &Path, place: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            place: place.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.place.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.place,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                path,
+                "",
+                format!(
+                    "cannot read the configuration file ({e}); pass --config FILE or set \
+                     ALATION_ROTATOR_CONFIG"
+                ),
+            )
+        })?;
+        let config = Self::parse(path, &text)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        reject_inline_secrets(path, "", &table)?;
+        toml::from_str(text).map_err(|e| toml_error(path, text, &e))
+    }
+
+    /// Checks what the types cannot: references between sections, names, keys, numbers.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let err = |place: String, message: String| ConfigError::new(path, place, message);
+        if !matches!(self.alation.base_url.scheme(), "http" | "https") {
+            return Err(err(
+                "key `alation.base_url`".into(),
+                "expected an http:// or https:// URL".into(),
+            ));
+        }
+        if !self.alation.base_url.username().is_empty()
+            || self.alation.base_url.password().is_some()
+        {
+            return Err(err(
+                "key `alation.base_url`".into(),
+                "must not hold credentials; the rotator authenticates with refresh tokens".into(),
+            ));
+        }
+        if self.alation.max_attempts == 0 {
+            return Err(err(
+                "key `alation.max_attempts`".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        if self.policy.max_concurrency == 0 {
+            return Err(err(
+                "key `policy.max_concurrency`".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        for (name, store) in &self.stores {
+            store
+                .validate()
+                .map_err(|e| err(format!("store `stores.{name}`"), e))?;
+        }
+        if self.integrations.is_empty() {
+            return Err(err(
+                String::new(),
+                "no [[integrations]] are configured; add at least one".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, integration) in self.integrations.iter().enumerate() {
+            let place = format!("integrations[{i}] (name {:?})", integration.name);
+            if !valid_name(&integration.name) {
+                return Err(err(
+                    format!("key `integrations[{i}].name`"),
+                    "expected 1 to 128 letters, digits, `.`, `_` or `-`".into(),
+                ));
+            }
+            if !names.insert(integration.name.as_str()) {
+                return Err(err(
+                    format!("key `integrations[{i}].name`"),
+                    format!(
+                        "duplicate integration name {:?}; every integration needs its own name",
+                        integration.name
+                    ),
+                ));
+            }
+            if integration.user_id <= 0 {
+                return Err(err(
+                    format!("key `integrations[{i}].user_id`"),
+                    "expected a positive Alation user id".into(),
+                ));
+            }
+            let destinations = integration.access_token.as_slice();
+            if destinations.is_empty() {
+                return Err(err(
+                    format!("key `integrations[{i}].access_token`"),
+                    "expected at least one destination".into(),
+                ));
+            }
+            self.check_location(
+                path,
+                &format!("integrations[{i}].refresh_token"),
+                &integration.refresh_token,
+            )?;
+            let mut seen = BTreeSet::new();
+            for (j, location) in destinations.iter().enumerate() {
+                let key = format!("integrations[{i}].access_token[{j}]");
+                self.check_location(path, &key, location)?;
+                if location.store == integration.refresh_token.store
+                    && location.key == integration.refresh_token.key
+                {
+                    return Err(err(
+                        format!("key `{key}`"),
+                        "is the refresh-token state location; consumers must never be able to \
+                         read the refresh token, so give the access token another key"
+                            .into(),
+                    ));
+                }
+                if !seen.insert((&location.store, &location.key)) {
+                    return Err(err(
+                        format!("key `{key}`"),
+                        format!("{place} lists this destination twice"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_location(
+        &self,
+        path: &Path,
+        key: &str,
+        location: &LocationConfig,
+    ) -> Result<(), ConfigError> {
+        let Some(store) = self.stores.get(&location.store) else {
+            let known: Vec<_> = self.stores.keys().map(String::as_str).collect();
+            return Err(ConfigError::new(
+                path,
+                format!("key `{key}.store`"),
+                format!(
+                    "unknown store {:?}; expected one of the stores defined under [stores]: {}",
+                    location.store,
+                    if known.is_empty() {
+                        "(none defined)".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        store
+            .validate_key(&location.key)
+            .map_err(|e| ConfigError::new(path, format!("key `{key}.key`"), e))
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name != "."
+        && name != ".."
+}
+
+/// A secret pasted into the file is refused before anything else reads it, and its value is
+/// never repeated.
+fn reject_inline_secrets(
+    path: &Path,
+    prefix: &str,
+    table: &toml::Table,
+) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::String(_) if SECRET_NAMES.contains(&key.as_str()) => {
+                return Err(ConfigError::new(
+                    path,
+                    format!("key `{dotted}`"),
+                    format!(
+                        "holds a secret inline; secrets never stand in the configuration file: \
+                         reference it with `{key}_env = \"VARIABLE\"` or `{key}_file = \"/path\"` \
+                         where the store supports it (the value was not read further)"
+                    ),
+                ));
+            }
+            toml::Value::Table(inner) => reject_inline_secrets(path, &dotted, inner)?,
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(inner) = item {
+                        reject_inline_secrets(path, &format!("{dotted}[{i}]"), inner)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Turns a TOML error into "line N, key `table.key`: message" without quoting the source
+/// line, which could hold a secret.
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().trim().to_owned();
+    let Some(span) = error.span() else {
+        return ConfigError::new(path, "", message);
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('#') && !k.starts_with('['));
+    let place = match (table, key) {
+        (Some(t), Some(k)) => format!("line {line_no}, key `{t}.{k}`"),
+        (None, Some(k)) => format!("line {line_no}, key `{k}`"),
+        (Some(t), None) => format!("line {line_no}, in [{t}]"),
+        (None, None) => format!("line {line_no}"),
+    };
+    ConfigError::new(path, place, message)
+}

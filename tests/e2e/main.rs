@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `alation-rotator` binary against the Alation emulator and real
+//! stores. Each test gets its own emulator, directory and keys.
+
+mod commands;
+mod config_errors;
+mod harness;
+mod rotation;
