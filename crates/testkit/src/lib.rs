@@ -1,1 +1,228 @@
-//! Conformance suite and test fixtures for alation-rotator TokenSink implementations
+//! The conformance suite every alation-rotator [`TokenSink`] must pass, and fixtures for tests
+//! that run against real peers.
+//!
+//! # The conformance suite
+//!
+//! [`TokenSink`] documents promises on each of its methods: a precondition that fails is a
+//! [`SinkError::Conflict`](rotator_core::SinkError::Conflict), a document without the
+//! ownership marker is not overwritten without `takeover`, of concurrent compare-and-set
+//! writers exactly one wins, and so on. The rotation engine relies on every one of them, so
+//! every sink, built-in or third-party, runs the same suite: one public async function per
+//! promise in [`suite`], each of which panics with a message naming the behaviour and the
+//! store ([`TokenSink::describe`]) when the sink breaks it.
+//!
+//! The suite needs three things from a backend's tests, gathered in [`ConformanceTarget`]:
+//! the sink under test, a way to plant a document "the way a person would" (without the
+//! ownership marker, which only the backend knows how to do), and keys unique to the run.
+//!
+//! ## Wiring a sink into the suite
+//!
+//! Put this in one of your crate's integration tests (e.g. `tests/it/conformance.rs`). The
+//! [`conformance_tests!`] macro expands to one `#[test]` per behaviour, so a failure names the
+//! behaviour it broke (`conformance::stale_version_conflicts`):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use rotator_core::{Document, TokenSink};
+//! use rotator_testkit::{async_trait, ConformanceTarget};
+//! # #[derive(Debug)] struct MySink;
+//! # impl MySink { fn connect(_: &str) -> Self { MySink } }
+//! # #[async_trait]
+//! # impl TokenSink for MySink {
+//! #     fn describe(&self) -> String { "mine".into() }
+//! #     fn capabilities(&self) -> rotator_core::Capabilities { Default::default() }
+//! #     async fn check(&self) -> Result<(), rotator_core::SinkError> { Ok(()) }
+//! #     async fn read(&self, _: &str) -> Result<Option<rotator_core::Stored>, rotator_core::SinkError> { Ok(None) }
+//! #     async fn write(&self, _: &str, _: &Document, _: &rotator_core::WriteOptions)
+//! #         -> Result<rotator_core::Version, rotator_core::SinkError> { unimplemented!() }
+//! # }
+//! # impl MySink { async fn put_without_marker(&self, _: &str, _: &Document) {} }
+//!
+//! struct Target {
+//!     sink: Arc<MySink>,
+//! }
+//!
+//! #[async_trait]
+//! impl ConformanceTarget for Target {
+//!     fn sink(&self) -> Arc<dyn TokenSink> {
+//!         self.sink.clone()
+//!     }
+//!
+//!     async fn plant_unmanaged(&self, key: &str, document: &Document) {
+//!         // Store the document with the store's own client, without the ownership marker.
+//!         self.sink.put_without_marker(key, document).await;
+//!     }
+//! }
+//!
+//! // Called once per behaviour: each test gets a fresh target.
+//! async fn target() -> Target {
+//!     Target { sink: Arc::new(MySink::connect("http://127.0.0.1:8200")) }
+//! }
+//!
+//! rotator_testkit::conformance_tests!(target);
+//! ```
+//!
+//! The generated tests build their own multi-threaded Tokio runtime, so your crate needs no
+//! Tokio dev-dependency for them. To run the whole suite from one test of your own instead
+//! (for instance to share one expensive server), call [`run_all`] from inside a Tokio runtime:
+//!
+//! ```no_run
+//! # async fn demo(target: &dyn rotator_testkit::ConformanceTarget) {
+//! rotator_testkit::run_all(target).await;
+//! # }
+//! ```
+//!
+//! ## What the suite writes
+//!
+//! Every behaviour writes under fresh keys from [`ConformanceTarget::unique_key`], by default
+//! `rotator-conformance/<name>-<16 hex digits>`, so runs against a shared server never
+//! collide. Documents look like access-token documents whose `api_access_token` is a unique
+//! `conformance-secret-<hex>` value; the suite searches every `Debug` output and every error
+//! text it sees for these values.
+//!
+//! [`TokenSink`] has no delete, so the suite cannot remove what it wrote. After a behaviour
+//! passes it hands the keys it used to [`ConformanceTarget::cleanup`], which does nothing
+//! unless you implement it with your store's own client; keys of a failed behaviour are left
+//! in place for inspection.
+//!
+//! ## Capabilities
+//!
+//! Behaviours that depend on [`Capabilities`](rotator_core::Capabilities) check what the sink
+//! declares: the concurrent-writer behaviours need `compare_and_set` (they pass with a note
+//! on stderr when it is not declared), and [`suite::previous_version`] checks
+//! `read_previous` against `previous_readable` either way. `versions_kept` alone promises
+//! nothing the trait can observe, so it is not tested.
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+
+use rotator_core::{Document, TokenSink};
+
+pub mod fixtures;
+pub mod suite;
+
+/// Re-exported so targets can be implemented without a direct `async-trait` dependency.
+pub use async_trait::async_trait;
+
+/// What the conformance suite needs from a backend's tests.
+///
+/// Implement it for a small struct that owns the sink and whatever it needs to stay alive (a
+/// temporary directory, a server handle). See the [crate documentation](crate) for a complete
+/// example.
+#[async_trait]
+pub trait ConformanceTarget: Send + Sync {
+    /// The sink under test. Shared because the concurrent behaviours call it from several
+    /// tasks at once.
+    fn sink(&self) -> Arc<dyn TokenSink>;
+
+    /// Stores `document` under `key` the way a person would: with the store's own tools and
+    /// without the ownership marker, so that [`TokenSink::read`] returns it with
+    /// `managed: false`. Panic if it cannot be done.
+    async fn plant_unmanaged(&self, key: &str, document: &Document);
+
+    /// A key unique to this test run, so that runs against shared servers never collide.
+    /// `name` is a short, key-safe word naming the behaviour's use of the key.
+    ///
+    /// The default is `rotator-conformance/<name>-<random suffix>`; override it to add a
+    /// prefix your store's permissions require.
+    fn unique_key(&self, name: &str) -> String {
+        format!("rotator-conformance/{name}-{}", fixtures::unique_suffix())
+    }
+
+    /// Removes what a passed behaviour wrote under `keys`, with the store's own client. The
+    /// default does nothing: [`TokenSink`] has no delete, and a temporary store needs no
+    /// cleanup.
+    async fn cleanup(&self, keys: &[String]) {
+        let _ = keys;
+    }
+}
+
+/// Runs every behaviour of the [`suite`] against `target`, in order, panicking at the first
+/// violation. Must be called inside a Tokio runtime; the concurrent behaviours spawn tasks.
+pub async fn run_all(target: &dyn ConformanceTarget) {
+    crate::__behaviours!(crate::__run_each!(target));
+}
+
+/// Expands to one `#[test]` per behaviour of the [`suite`], each building a fresh target with
+/// the given async function (or closure returning a future) and running the behaviour in a
+/// multi-threaded Tokio runtime.
+///
+/// ```ignore
+/// async fn target() -> MyTarget { /* ... */ }
+/// rotator_testkit::conformance_tests!(target);
+/// ```
+///
+/// Invoke it inside a module (`mod conformance { ... }`) to group the tests under one name.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($target:expr $(,)?) => {
+        $crate::__behaviours!($crate::__test_each!($target));
+    };
+}
+
+/// The one list of behaviours, handed to `$callback` after its own arguments, so that
+/// [`run_all`] and [`conformance_tests!`] cannot drift apart.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __behaviours {
+    ($($callback:ident)::+ ! ($($args:tt)*)) => {
+        $($callback)::+! {
+            $($args)*;
+            check_succeeds,
+            round_trip,
+            absent_key_reads_none,
+            writes_carry_ownership_marker,
+            absent_conflicts_when_present,
+            current_version_succeeds,
+            stale_version_conflicts,
+            version_on_absent_key_conflicts,
+            unmanaged_not_overwritten_without_takeover,
+            takeover_adopts_unmanaged,
+            no_secrets_in_debug_or_errors,
+            concurrent_version_writers_one_wins,
+            concurrent_absent_writers_one_wins,
+            previous_version,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_each {
+    ($target:expr; $($behaviour:ident,)*) => {
+        $(
+            #[test]
+            fn $behaviour() {
+                $crate::__private::block_on(async {
+                    let target = ($target)().await;
+                    $crate::suite::$behaviour(&target).await;
+                });
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_each {
+    ($target:expr; $($behaviour:ident,)*) => {
+        $( $crate::suite::$behaviour($target).await; )*
+    };
+}
+
+/// Support for the macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    /// Runs `future` to completion on a fresh multi-threaded runtime.
+    pub fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("cannot build a Tokio runtime for the conformance test")
+            .block_on(future)
+    }
+}
