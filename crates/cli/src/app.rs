@@ -10,7 +10,7 @@ use rotator_core::{Clock, Policy, SystemClock};
 
 use crate::cli::{Cli, Command, Global, RunArgs};
 use crate::config::{Config, LocationConfig};
-use crate::{demo, output};
+use crate::{bootstrap, demo, output};
 
 /// Every integration is fresh or rotated.
 pub const EXIT_OK: u8 = 0;
@@ -51,6 +51,14 @@ pub fn error_chain(error: &anyhow::Error) -> String {
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Demo => demo::run().await,
+        Command::Bootstrap(args) => {
+            let (_, config) = load(&cli.global)?;
+            bootstrap::bootstrap(&config, &args).await
+        }
+        Command::Revoke { name } => {
+            let (_, config) = load(&cli.global)?;
+            bootstrap::revoke(&config, &name).await
+        }
         Command::CheckConfig => {
             let (path, config) = load(&cli.global)?;
             println!(

@@ -66,6 +66,15 @@ pub enum Command {
     },
     /// Validate the configuration offline; contacts nothing.
     CheckConfig,
+    /// Store a first refresh token for an integration: created from a username and password,
+    /// or pasted (a token made in Alation's UI, e.g. by an SSO user) and validated.
+    Bootstrap(BootstrapArgs),
+    /// Incident response: revoke every access token of the integration, mint a fresh one and
+    /// push it to every destination.
+    Revoke {
+        /// The integration.
+        name: String,
+    },
     /// Run the whole flow against an in-process Alation emulator and a temporary file store.
     Demo,
 }
@@ -80,6 +89,34 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
     /// Mint new access tokens even where the current ones are fresh.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `bootstrap`.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// The integration.
+    pub name: String,
+    /// Alation username; the password is prompted for without echo (or read with
+    /// --password-stdin) and `createRefreshToken` makes the token.
+    #[arg(
+        long,
+        conflicts_with = "refresh_token_stdin",
+        required_unless_present = "refresh_token_stdin"
+    )]
+    pub username: Option<String>,
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Read a refresh token made in Alation's UI from the first line of standard input; it is
+    /// validated against the integration's `user_id` before it is stored.
+    #[arg(long)]
+    pub refresh_token_stdin: bool,
+    /// Name of the refresh token in Alation [default: the integration's name].
+    #[arg(long, conflicts_with = "refresh_token_stdin")]
+    pub token_name: Option<String>,
+    /// Replace a refresh token that Alation still accepts.
     #[arg(long)]
     pub force: bool,
 }

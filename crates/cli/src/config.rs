@@ -526,9 +526,11 @@ mod tests {
             for (line, block) in toml_blocks(&text) {
                 let place = format!("{}:{line}", file.display());
                 if block.contains("[alation]") && block.contains("[[integrations]]") {
-                    let config = Config::parse(file, &block)
+                    let config =
+                        Config::parse(file, &block).unwrap_or_else(|e| panic!("{place}: {e}"));
+                    config
+                        .validate(file)
                         .unwrap_or_else(|e| panic!("{place}: {e}"));
-                    config.validate(file).unwrap_or_else(|e| panic!("{place}: {e}"));
                 } else {
                     let table: toml::Table =
                         toml::from_str(&block).unwrap_or_else(|e| panic!("{place}: {e}"));
@@ -545,7 +547,10 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 3, "only {checked} TOML examples found in {files:?}");
+        assert!(
+            checked >= 3,
+            "only {checked} TOML examples found in {files:?}"
+        );
     }
 
     #[test]
@@ -574,8 +579,13 @@ access_token = { store = "local", key = "alation/a" }
     #[test]
     fn a_toml_error_names_line_and_key_but_not_the_value() {
         let text = "[alation]\nbase_url = \"https://a\"\nsecret_sauce = \"do-not-print-me\"\n";
-        let err = Config::parse(Path::new("c.toml"), text).unwrap_err().to_string();
-        assert!(err.starts_with("c.toml: line 3, key `alation.secret_sauce`"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml: line 3, key `alation.secret_sauce`"),
+            "{err}"
+        );
         assert!(!err.contains("do-not-print-me"), "{err}");
     }
 }

@@ -69,13 +69,20 @@ pub async fn run() -> anyhow::Result<u8> {
     println!("== 1. Bootstrap: store a first refresh token per integration (username + password)");
     for (integration, user) in setup.integrations.iter().zip(&users) {
         let password = SecretString::from(user.password.clone());
+        let precondition = setup
+            .engine
+            .bootstrap_precondition(integration, false)
+            .await?;
         let token = setup
             .engine
             .client()
             .create_refresh_token(&user.username, &password, &integration.name)
             .await
             .with_context(|| format!("creating a refresh token for {}", integration.name))?;
-        setup.engine.bootstrap(integration, token, false).await?;
+        setup
+            .engine
+            .store_bootstrap(integration, token, precondition)
+            .await?;
         println!(
             "   {}: refresh token stored at {}",
             integration.name,

@@ -1,6 +1,7 @@
 //! `alation-rotator`: keeps Alation API tokens fresh in the secret stores integrations read.
 
 mod app;
+mod bootstrap;
 mod cli;
 mod config;
 mod demo;

@@ -2,9 +2,9 @@
 //! not take it. Alation kills the old token the moment it issues a new one, so the new one
 //! must never be dropped: it waits here until a later run stores it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::document::{Document, RefreshTokenDocument, TokenDocument};
@@ -89,18 +89,19 @@ impl Escrow {
             .create(&self.directory)
             .map_err(io_err("create directory", &self.directory))?;
         let path = self.path_of(integration);
-        let temp = self.directory.join(format!(".{integration}.json.tmp"));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io_err("create", &temp))?;
-        file.write_all(&document.to_document().to_json_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io_err("write", &temp))?;
-        fs::rename(&temp, &path).map_err(io_err("rename into", &path))?;
+        // A unique temporary name: two runners on one machine may escrow at once.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{integration}."))
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.directory)
+            .map_err(io_err("create a temporary file in", &self.directory))?;
+        temp.write_all(&document.to_document().to_json_bytes())
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(io_err("write", temp.path()))?;
+        temp.persist(&path)
+            .map_err(|e| e.error)
+            .map_err(io_err("rename into", &path))?;
         File::open(&self.directory)
             .and_then(|dir| dir.sync_all())
             .map_err(io_err("sync directory", &self.directory))?;

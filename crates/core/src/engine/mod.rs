@@ -7,8 +7,10 @@
 //! the others. Each run yields one [`Report`] per integration.
 
 mod escrow;
+pub mod hooks;
 mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::document::{AccessTokenDocument, RefreshTokenDocument, TokenDocument};
 use crate::error::SinkError;
 use crate::policy::Policy;
 use crate::sink::{Precondition, StoredAs, TokenSink, TokenSinkExt, Version};
+use hooks::checkpoint;
 
 pub use escrow::{Escrow, EscrowError};
 pub use report::{DestinationReport, Failure, Outcome, Report};
@@ -261,6 +264,7 @@ impl Run<'_> {
             Ok(token) => token,
             Err(failure) => return Outcome::Failed(failure),
         };
+        checkpoint("after-mint").await;
         let document = AccessTokenDocument {
             api_access_token: token.api_access_token,
             user_id: token.user_id,
@@ -276,7 +280,10 @@ impl Run<'_> {
             let Some(current) = current else { continue };
             let result = self.deliver(location, current, &document).await;
             match result {
-                Ok(report) => self.report.destinations.push(report),
+                Ok(report) => {
+                    self.report.destinations.push(report);
+                    checkpoint("after-first-write").await;
+                }
                 Err(failure) => {
                     self.report
                         .destinations
@@ -409,6 +416,7 @@ impl Run<'_> {
             return Ok(current.document);
         }
         info!(expires_at = %doc.token_expires_at, "regenerating the refresh token");
+        checkpoint("before-regen").await;
         let regenerated = match self
             .engine
             .client
@@ -421,7 +429,7 @@ impl Run<'_> {
                     expires_at = %doc.token_expires_at,
                     "this Alation does not offer regenRefreshToken: the refresh token cannot be \
                      renewed automatically; bootstrap a new one before it expires \
-                     (alation-rotator bootstrap {})",
+                     (alation-rotator bootstrap {} --force)",
                     self.integration.name
                 );
                 self.report.warnings.push(format!(
@@ -441,9 +449,22 @@ impl Run<'_> {
                 })
             }
         };
+        // The old token is dead from here on. Until the new one is written somewhere durable
+        // a crash loses it: this is the window docs/operations.md names.
+        checkpoint("after-regen").await;
         let document = self.refresh_document(regenerated, Some(self.now()));
-        self.persist_refresh(&document, Precondition::Version(current.version))
+        let escrowed = self
+            .engine
+            .escrow
+            .as_ref()
+            .map(|escrow| escrow.put(&self.integration.name, &document));
+        if let Some(Err(error)) = &escrowed {
+            warn!(%error, "could not write the regenerated refresh token to escrow first; storing it directly");
+        }
+        checkpoint("after-escrow").await;
+        self.persist_refresh(&document, Precondition::Version(current.version), escrowed)
             .await?;
+        checkpoint("after-persist-refresh").await;
         self.report.refresh_regenerated = true;
         self.report.refresh_due = false;
         self.report.refresh_expires_at = Some(document.token_expires_at);
@@ -473,10 +494,17 @@ impl Run<'_> {
         seen: &Version,
         error: AlationError,
     ) -> Result<RefreshTokenDocument, Failure> {
-        let reread = self.read_refresh().await?;
-        if &reread.version != seen {
-            info!("another runner stored a new refresh token; using it");
-            return Ok(reread.document);
+        // A runner that regenerated concurrently may still be storing its new token: give it
+        // a moment before calling the integration broken.
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            let reread = self.read_refresh().await?;
+            if &reread.version != seen {
+                info!("another runner stored a new refresh token; using it");
+                return Ok(reread.document);
+            }
         }
         Err(Failure::NeedsBootstrap {
             integration: self.integration.name.clone(),
@@ -485,39 +513,70 @@ impl Run<'_> {
         })
     }
 
-    /// Writes a new refresh token to the state location with retries; if that fails, to the
-    /// escrow, because Alation has already killed the old one.
+    /// Writes a regenerated refresh token to the state location with retries. It was put in
+    /// escrow first (`escrowed`); on success the escrow copy is removed, on failure it stays
+    /// for the next run.
     async fn persist_refresh(
         &self,
         document: &RefreshTokenDocument,
         precondition: Precondition,
+        escrowed: Option<Result<PathBuf, EscrowError>>,
     ) -> Result<Version, Failure> {
         let location = &self.integration.refresh_token;
-        let written = self
+        let error = match self
             .write_with_retry(location, document, precondition)
-            .await;
-        let error = match written {
-            Ok(version) => return Ok(version),
+            .await
+        {
+            Ok(version) => {
+                self.discard_escrow();
+                return Ok(version);
+            }
+            Err(error) if error.is_conflict() => match self.stored_is(document).await {
+                // A concurrent run recovered our escrowed token into the state location.
+                Some(version) => {
+                    self.discard_escrow();
+                    return Ok(version);
+                }
+                None => error,
+            },
             Err(error) => error,
         };
-        let Some(escrow) = &self.engine.escrow else {
-            return Err(Failure::RefreshTokenLost {
-                location: location.label(),
-                source: error,
-                escrow: None,
-            });
-        };
-        match escrow.put(&self.integration.name, document) {
-            Ok(path) => Err(Failure::RefreshEscrowed {
+        match escrowed {
+            Some(Ok(path)) => Err(Failure::RefreshEscrowed {
                 location: location.label(),
                 escrow: path.display().to_string(),
                 source: error,
             }),
-            Err(escrow_error) => Err(Failure::RefreshTokenLost {
+            Some(Err(escrow_error)) => Err(Failure::RefreshTokenLost {
                 location: location.label(),
                 source: error,
                 escrow: Some(escrow_error),
             }),
+            None => Err(Failure::RefreshTokenLost {
+                location: location.label(),
+                source: error,
+                escrow: None,
+            }),
+        }
+    }
+
+    /// The version of the state document if it holds exactly this refresh token.
+    async fn stored_is(&self, document: &RefreshTokenDocument) -> Option<Version> {
+        let location = &self.integration.refresh_token;
+        let stored = location
+            .sink
+            .read_as::<RefreshTokenDocument>(&location.key)
+            .await
+            .ok()??;
+        (stored.document.refresh_token.expose_secret() == document.refresh_token.expose_secret())
+            .then_some(stored.version)
+    }
+
+    fn discard_escrow(&self) {
+        if let Some(escrow) = &self.engine.escrow {
+            if let Err(error) = escrow.remove(&self.integration.name) {
+                warn!(%error, "the refresh token is stored but its escrow copy could not be removed; the next run will tidy it");
+            }
         }
     }
 
@@ -721,36 +780,123 @@ impl Run<'_> {
 }
 
 impl Engine {
-    /// Stores a first refresh token for an integration. Without `force` the state location
-    /// must be empty; with it, the stored document is replaced (compare-and-set over the one
-    /// read).
-    pub async fn bootstrap(
+    /// Decides how a bootstrap may write the state location, before any token is created:
+    /// an empty location takes `Absent`; a location holding a token that Alation still accepts
+    /// is refused unless `force`; a dead or unreadable token may be replaced (that is what
+    /// bootstrap is for), with compare-and-set over the version read.
+    pub async fn bootstrap_precondition(
+        &self,
+        integration: &Integration,
+        force: bool,
+    ) -> Result<Precondition, Failure> {
+        let location = &integration.refresh_token;
+        let stored = match location
+            .sink
+            .read_as::<RefreshTokenDocument>(&location.key)
+            .await
+        {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Ok(Precondition::Absent),
+            Err(SinkError::InvalidDocument { .. }) if force => {
+                let stored =
+                    location.sink.read(&location.key).await.map_err(|source| {
+                        Failure::store("read the refresh token", location, source)
+                    })?;
+                return Ok(
+                    stored.map_or(Precondition::Absent, |s| Precondition::Version(s.version))
+                );
+            }
+            Err(source) => return Err(Failure::store("read the refresh token", location, source)),
+        };
+        if force {
+            return Ok(Precondition::Version(stored.version));
+        }
+        match self
+            .client
+            .validate_refresh_token(&stored.document.refresh_token, stored.document.user_id)
+            .await
+        {
+            Ok(active) => Err(Failure::AlreadyBootstrapped {
+                integration: integration.name.clone(),
+                location: location.label(),
+                expires_at: active.token_expires_at,
+            }),
+            Err(error)
+                if error.is_token_expired_or_revoked()
+                    || matches!(error, AlationError::TokenInvalid { .. }) =>
+            {
+                Ok(Precondition::Version(stored.version))
+            }
+            Err(source) => Err(Failure::Alation {
+                action: "check the stored refresh token",
+                source,
+            }),
+        }
+    }
+
+    /// Stores a refresh token obtained by `bootstrap` (created with a password, or pasted and
+    /// validated) under `precondition` from [`Engine::bootstrap_precondition`].
+    pub async fn store_bootstrap(
         &self,
         integration: &Integration,
         token: RefreshToken,
-        force: bool,
+        precondition: Precondition,
     ) -> Result<Version, Failure> {
-        let location = &integration.refresh_token;
-        let precondition = if force {
-            match location.sink.read(&location.key).await {
-                Ok(Some(stored)) => Precondition::Version(stored.version),
-                Ok(None) => Precondition::Absent,
-                Err(source) => {
-                    return Err(Failure::store("read the refresh token", location, source))
-                }
-            }
-        } else {
-            Precondition::Absent
-        };
+        if token.user_id != integration.user_id {
+            return Err(Failure::UserMismatch {
+                integration: integration.name.clone(),
+                configured: integration.user_id,
+                actual: token.user_id,
+            });
+        }
         let run = Run {
             engine: self,
             integration,
             options: RunOptions::default(),
             report: Report::new(&integration.name),
         };
+        let location = &integration.refresh_token;
         let document = run.refresh_document(token, None);
         run.write_with_retry(location, &document, precondition)
             .await
             .map_err(|source| Failure::store("store the refresh token", location, source))
+    }
+
+    /// Incident response: revokes every access token minted from the integration's refresh
+    /// token, then mints a fresh one and pushes it to every destination.
+    pub async fn revoke(&self, integration: &Integration) -> Report {
+        let mut run = Run {
+            engine: self,
+            integration,
+            options: RunOptions::default(),
+            report: Report::new(&integration.name),
+        };
+        let revoked = async {
+            let refresh = run.read_refresh().await?;
+            self.client
+                .revoke_access_tokens(&refresh.document.refresh_token, refresh.document.user_id)
+                .await
+                .map_err(|source| Failure::Alation {
+                    action: "revoke the access tokens",
+                    source,
+                })
+        }
+        .await;
+        match revoked {
+            Ok(detail) => info!(%detail, "revoked every access token of the integration"),
+            Err(failure) => {
+                warn!(error = %failure, "revocation failed");
+                run.report.outcome = Outcome::Failed(failure);
+                return run.report;
+            }
+        }
+        self.run_one(
+            integration,
+            RunOptions {
+                dry_run: false,
+                force: true,
+            },
+        )
+        .await
     }
 }

@@ -215,6 +215,32 @@ pub enum Failure {
         /// Why escrow failed, if one is configured.
         escrow: Option<EscrowError>,
     },
+    /// `bootstrap` found a refresh token that Alation still accepts.
+    #[error(
+        "{integration} already has an active refresh token at {location} (expires {expires_at}); \
+         pass --force to replace it"
+    )]
+    AlreadyBootstrapped {
+        /// The integration.
+        integration: String,
+        /// The state location.
+        location: String,
+        /// When the stored token expires.
+        expires_at: Timestamp,
+    },
+    /// The token belongs to another Alation user than the configuration says.
+    #[error(
+        "the refresh token belongs to Alation user {actual} but integration {integration} is \
+         configured with user_id = {configured}; fix user_id or use that user's credentials"
+    )]
+    UserMismatch {
+        /// The integration.
+        integration: String,
+        /// `user_id` in the configuration.
+        configured: i64,
+        /// The token's user.
+        actual: i64,
+    },
     /// The escrow directory could not be used.
     #[error("escrow: {source}")]
     Escrow {
@@ -242,6 +268,8 @@ impl Failure {
             Failure::ReadBack { .. } => "read-back",
             Failure::RefreshEscrowed { .. } => "refresh-escrowed",
             Failure::RefreshTokenLost { .. } => "refresh-token-lost",
+            Failure::AlreadyBootstrapped { .. } => "already-bootstrapped",
+            Failure::UserMismatch { .. } => "user-mismatch",
             Failure::Escrow { .. } => "escrow",
         }
     }
