@@ -237,29 +237,34 @@ impl Run<'_> {
             refresh.document.token_expires_at,
         );
 
-        let Some(reason) = stale_reason else {
-            if let Some(failure) = read_failure {
-                return Outcome::Failed(failure);
-            }
-            if !self.options.dry_run {
-                if let Err(failure) = self.maybe_regenerate(refresh).await {
-                    return Outcome::Failed(failure);
-                }
-            }
-            return Outcome::Fresh;
-        };
         if self.options.dry_run {
-            return match read_failure {
-                Some(failure) => Outcome::Failed(failure),
-                None => Outcome::WouldRotate { reason },
+            return match (read_failure, stale_reason) {
+                (Some(failure), _) => Outcome::Failed(failure),
+                (None, Some(reason)) => Outcome::WouldRotate { reason },
+                (None, None) => Outcome::Fresh,
             };
         }
-        info!(%reason, "rotating access token");
-
         let refresh = match self.maybe_regenerate(refresh).await {
             Ok(refresh) => refresh,
             Err(failure) => return Outcome::Failed(failure),
         };
+        // Alation may revoke the access tokens of a refresh token it regenerates, so a new
+        // refresh token always brings a new access token.
+        let reason = match stale_reason {
+            Some(reason) => reason,
+            None if self.report.refresh_regenerated => {
+                "the refresh token was regenerated; tokens minted from the old one may be revoked"
+                    .to_owned()
+            }
+            None => {
+                return match read_failure {
+                    Some(failure) => Outcome::Failed(failure),
+                    None => Outcome::Fresh,
+                }
+            }
+        };
+        info!(%reason, "rotating access token");
+
         let token = match self.mint(&refresh).await {
             Ok(token) => token,
             Err(failure) => return Outcome::Failed(failure),

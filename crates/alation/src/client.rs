@@ -1,0 +1,635 @@
+//! The HTTP client for the six token endpoints.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+use url::Url;
+
+use crate::error::{is_retryable_status, AlationError};
+use crate::token::{AccessToken, Fields, RefreshToken};
+
+/// Longest `detail` copied from an Alation error into our errors.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// Where and how to reach Alation.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The Alation instance, e.g. `https://alation.example.com` or, behind a path prefix,
+    /// `https://host/alation/`. Must not hold credentials.
+    pub base_url: Url,
+    /// Limit for each request, from connecting to the last byte of the answer (default 30s).
+    pub timeout: Duration,
+    /// A PEM file of extra root certificates (a corporate CA), trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// How transient failures are retried.
+    pub retry: RetryConfig,
+}
+
+impl ClientConfig {
+    /// Defaults for everything but the base URL.
+    pub fn new(base_url: Url) -> Self {
+        Self {
+            base_url,
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// Retries of transient failures (connection errors, timeouts, 429, 502, 503, 504):
+/// exponential backoff with jitter.
+#[derive(Clone, Debug)]
+pub struct RetryConfig {
+    /// Attempts in total, the first included (default 5). 0 counts as 1.
+    pub max_attempts: u32,
+    /// Delay before the first retry (default 500ms); it doubles each time.
+    pub initial_delay: Duration,
+    /// Longest delay between attempts (default 30s).
+    pub max_delay: Duration,
+    /// Longest `Retry-After` honoured; longer ones are cut to this (default 120s).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A client for Alation's token API. Cheap to clone (clones share connections).
+#[derive(Clone, Debug)]
+pub struct AlationClient {
+    http: reqwest::Client,
+    base_url: Url,
+    timeout: Duration,
+    retry: RetryConfig,
+}
+
+/// How one attempt failed, before retries are decided.
+#[derive(Debug)]
+enum Failure {
+    Connect(reqwest::Error),
+    Timeout,
+    RateLimited { retry_after: Option<Duration> },
+    Server { status: u16 },
+    Final(AlationError),
+}
+
+impl Failure {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Failure::Connect(_) | Failure::Timeout | Failure::RateLimited { .. } => true,
+            Failure::Server { status } => is_retryable_status(*status),
+            Failure::Final(_) => false,
+        }
+    }
+
+    fn into_error(self, url: &Url, attempts: u32, timeout: Duration) -> AlationError {
+        let url = url.to_string();
+        match self {
+            Failure::Connect(source) => AlationError::Connect {
+                url,
+                attempts,
+                source,
+            },
+            Failure::Timeout => AlationError::Timeout {
+                url,
+                attempts,
+                timeout,
+            },
+            Failure::RateLimited { .. } => AlationError::RateLimited { url, attempts },
+            Failure::Server { status } => AlationError::ServerError {
+                url,
+                status,
+                attempts,
+            },
+            Failure::Final(error) => error,
+        }
+    }
+}
+
+fn invalid_config(detail: String) -> AlationError {
+    AlationError::InvalidConfig { detail }
+}
+
+impl AlationClient {
+    /// Builds a client. Does not touch the network; reads `ca_file` if set.
+    pub fn new(config: ClientConfig) -> Result<Self, AlationError> {
+        let mut base_url = config.base_url;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(invalid_config(format!(
+                "base_url {base_url} is not an http or https URL"
+            )));
+        }
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            // Say where the problem is without repeating the credential.
+            let _ = base_url.set_username("");
+            let _ = base_url.set_password(None);
+            return Err(invalid_config(format!(
+                "base_url {base_url} holds credentials; remove them from the URL"
+            )));
+        }
+        // Without a trailing slash, joining would drop a path prefix such as `/alation`.
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            // A redirected POST turns into a GET without its body; report it instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("alation-rotator/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                invalid_config(format!("cannot read ca_file {}: {e}", path.display()))
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certificates| !certificates.is_empty())
+                .ok_or_else(|| {
+                    invalid_config(format!(
+                        "ca_file {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    ))
+                })?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| invalid_config(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base_url,
+            timeout: config.timeout,
+            retry: config.retry,
+        })
+    }
+
+    /// The Alation base URL, always ending in `/`.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// `createRefreshToken`: a new refresh token from a username and password.
+    pub async fn create_refresh_token(
+        &self,
+        username: &str,
+        password: &SecretString,
+        name: &str,
+    ) -> Result<RefreshToken, AlationError> {
+        let body = json!({
+            "username": username,
+            "password": password.expose_secret(),
+            "name": name,
+        });
+        self.call("createRefreshToken", body, |f| f.refresh_token())
+            .await
+    }
+
+    /// `validateRefreshToken`: the refresh token's details, if it is still alive.
+    pub async fn validate_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+        user_id: i64,
+    ) -> Result<RefreshToken, AlationError> {
+        self.call(
+            "validateRefreshToken",
+            refresh_body(refresh_token, user_id),
+            |f| f.refresh_token(),
+        )
+        .await
+    }
+
+    /// `regenRefreshToken`: replaces the refresh token with a new one. The old one stops
+    /// working at once, so the answer must be stored before anything else.
+    pub async fn regen_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+        user_id: i64,
+    ) -> Result<RefreshToken, AlationError> {
+        self.call(
+            "regenRefreshToken",
+            refresh_body(refresh_token, user_id),
+            |f| f.refresh_token(),
+        )
+        .await
+    }
+
+    /// `createAPIAccessToken`: mints an API access token. Earlier ones stay valid.
+    pub async fn create_access_token(
+        &self,
+        refresh_token: &SecretString,
+        user_id: i64,
+    ) -> Result<AccessToken, AlationError> {
+        self.call(
+            "createAPIAccessToken",
+            refresh_body(refresh_token, user_id),
+            |f| f.access_token(),
+        )
+        .await
+    }
+
+    /// `validateAPIAccessToken`: the access token's details, if it is still alive.
+    pub async fn validate_access_token(
+        &self,
+        api_access_token: &SecretString,
+        user_id: i64,
+    ) -> Result<AccessToken, AlationError> {
+        let body = json!({
+            "api_access_token": api_access_token.expose_secret(),
+            "user_id": user_id,
+        });
+        self.call("validateAPIAccessToken", body, |f| f.access_token())
+            .await
+    }
+
+    /// `revokeAPIAccessTokens`: revokes every active access token of the refresh token.
+    /// Returns Alation's `detail` message.
+    pub async fn revoke_access_tokens(
+        &self,
+        refresh_token: &SecretString,
+        user_id: i64,
+    ) -> Result<String, AlationError> {
+        self.call(
+            "revokeAPIAccessTokens",
+            refresh_body(refresh_token, user_id),
+            |f| f.detail(),
+        )
+        .await
+    }
+
+    /// POSTs `body` to the endpoint with retries and reads the answer with `read`.
+    async fn call<T>(
+        &self,
+        endpoint: &'static str,
+        body: Value,
+        read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
+    ) -> Result<T, AlationError> {
+        let url = self
+            .base_url
+            .join(&format!("integration/v1/{endpoint}/"))
+            .expect("a relative path joins onto an http(s) base URL");
+        let attempts = AtomicU32::new(0);
+        let retry = &self.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(retry.initial_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        let (status, object) = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(endpoint, &url, &body).await
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(Failure::is_retryable)
+        .adjust(|failure, delay| {
+            delay.map(|delay| match failure {
+                Failure::RateLimited {
+                    retry_after: Some(after),
+                } => (*after).min(retry.max_retry_after),
+                // Jitter may add up to the delay again; the cap is the operator's promise.
+                _ => delay.min(retry.max_delay),
+            })
+        })
+        .notify(|failure, delay| {
+            let attempt = attempts.load(Ordering::Relaxed);
+            match failure {
+                Failure::Connect(error) => tracing::warn!(
+                    endpoint, attempt, ?delay, %error,
+                    "could not reach Alation; retrying"
+                ),
+                Failure::Timeout => tracing::warn!(
+                    endpoint, attempt, ?delay, timeout = ?self.timeout,
+                    "Alation did not answer in time; retrying"
+                ),
+                Failure::RateLimited { .. } => tracing::warn!(
+                    endpoint,
+                    attempt,
+                    ?delay,
+                    status = 429,
+                    "Alation is rate-limiting; retrying"
+                ),
+                Failure::Server { status } => tracing::warn!(
+                    endpoint,
+                    attempt,
+                    ?delay,
+                    status,
+                    "Alation or its proxy failed; retrying"
+                ),
+                Failure::Final(_) => {}
+            }
+        })
+        .await
+        .map_err(|failure| {
+            failure.into_error(&url, attempts.load(Ordering::Relaxed), self.timeout)
+        })?;
+        read(&Fields(&object)).map_err(|e| AlationError::UnexpectedResponse {
+            url: url.to_string(),
+            status,
+            reason: e.to_string(),
+        })
+    }
+
+    /// One request: the JSON object of a 2xx answer, or why not.
+    async fn attempt(
+        &self,
+        endpoint: &'static str,
+        url: &Url,
+        body: &Value,
+    ) -> Result<(u16, Map<String, Value>), Failure> {
+        let response = self
+            .http
+            .post(url.clone())
+            .json(body)
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(transport_failure)?;
+        classify(endpoint, url, status, &headers, &bytes)
+    }
+}
+
+fn refresh_body(refresh_token: &SecretString, user_id: i64) -> Value {
+    json!({
+        "refresh_token": refresh_token.expose_secret(),
+        "user_id": user_id,
+    })
+}
+
+fn transport_failure(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Connect(error)
+    }
+}
+
+/// Sorts an answer into success or a failure. Order matters: retryable statuses first (a
+/// proxy's 503 page is still worth retrying), then missing endpoints, then HTML pages.
+fn classify(
+    endpoint: &'static str,
+    url: &Url,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(u16, Map<String, Value>), Failure> {
+    let unexpected = |reason: String| {
+        Failure::Final(AlationError::UnexpectedResponse {
+            url: url.to_string(),
+            status,
+            reason,
+        })
+    };
+    if status == 429 {
+        return Err(Failure::RateLimited {
+            retry_after: retry_after(headers),
+        });
+    }
+    if is_retryable_status(status) {
+        return Err(Failure::Server { status });
+    }
+    if matches!(status, 404 | 405) {
+        return Err(Failure::Final(AlationError::NotSupported {
+            endpoint,
+            status,
+        }));
+    }
+    if is_html(headers, body) {
+        return Err(Failure::Final(AlationError::HtmlPage {
+            url: url.to_string(),
+            status,
+        }));
+    }
+    let json = serde_json::from_slice::<Value>(body).ok();
+    match status {
+        200..=299 => match json {
+            Some(Value::Object(object)) => Ok((status, object)),
+            Some(_) => Err(unexpected("the body is JSON but not an object".into())),
+            None => Err(unexpected("the body is not JSON".into())),
+        },
+        400 | 401 | 403 => {
+            let envelope = json.as_ref().and_then(Value::as_object);
+            let detail = envelope
+                .and_then(|e| e.get("detail"))
+                .and_then(Value::as_str);
+            let code = envelope.and_then(|e| e.get("code")).and_then(|code| {
+                code.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| code.as_i64().map(|n| n.to_string()))
+            });
+            let shown = detail.map_or_else(|| "no detail".to_owned(), truncate);
+            let lower = detail.unwrap_or_default().to_ascii_lowercase();
+            Err(Failure::Final(
+                if status == 401 && code.as_deref() == Some("401000") {
+                    if lower.contains("expired") || lower.contains("revoked") {
+                        AlationError::TokenExpiredOrRevoked {
+                            endpoint,
+                            detail: shown,
+                        }
+                    } else if lower.contains("invalid") {
+                        AlationError::TokenInvalid {
+                            endpoint,
+                            detail: shown,
+                        }
+                    } else {
+                        AlationError::Rejected {
+                            endpoint,
+                            status,
+                            detail: shown,
+                        }
+                    }
+                } else {
+                    AlationError::Rejected {
+                        endpoint,
+                        status,
+                        detail: shown,
+                    }
+                },
+            ))
+        }
+        500..=599 => Err(Failure::Server { status }),
+        300..=399 => Err(unexpected(match redirect_target(url, headers) {
+            Some(target) => {
+                format!("it redirects to {target}; set base_url to where it points")
+            }
+            None => "it redirects without saying where".into(),
+        })),
+        _ => Err(unexpected(
+            match json
+                .as_ref()
+                .and_then(|j| j.get("detail"))
+                .and_then(Value::as_str)
+            {
+                Some(detail) => format!("unexpected status (Alation said: {})", truncate(detail)),
+                None => "unexpected status".into(),
+            },
+        )),
+    }
+}
+
+fn truncate(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &detail[..end]),
+        None => detail.to_owned(),
+    }
+}
+
+fn is_html(headers: &HeaderMap, body: &[u8]) -> bool {
+    let html_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    html_type || body.trim_ascii_start().starts_with(b"<")
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
+    let wait = jiff::Timestamp::now().duration_until(at);
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// Where a redirect points, without query or credentials (they may carry session data).
+fn redirect_target(url: &Url, headers: &HeaderMap) -> Option<String> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    let mut target = url.join(location).ok()?;
+    target.set_query(None);
+    target.set_fragment(None);
+    let _ = target.set_username("");
+    let _ = target.set_password(None);
+    Some(target.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn url() -> Url {
+        "https://alation.example.com/integration/v1/createAPIAccessToken/"
+            .parse()
+            .unwrap()
+    }
+
+    fn classify_json(status: u16, body: &str) -> Result<(u16, Map<String, Value>), Failure> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        classify(
+            "createAPIAccessToken",
+            &url(),
+            status,
+            &headers,
+            body.as_bytes(),
+        )
+    }
+
+    fn final_error(result: Result<(u16, Map<String, Value>), Failure>) -> AlationError {
+        match result {
+            Err(Failure::Final(error)) => error,
+            other => panic!("expected a final error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies_are_never_echoed_only_a_truncated_detail() {
+        for (status, body) in [
+            (200, format!("token={SECRET}")),
+            (200, format!("[\"{SECRET}\"]")),
+            (400, format!("{{\"refresh_token\": \"{SECRET}\"}}")),
+            (409, format!("{{\"token\": \"{SECRET}\"}}")),
+            (418, format!("oops {SECRET}")),
+        ] {
+            let error = final_error(classify_json(status, &body));
+            assert!(!error.to_string().contains(SECRET), "{error}");
+            assert!(!format!("{error:?}").contains(SECRET), "{error:?}");
+        }
+        let long = "x".repeat(500);
+        let error = final_error(classify_json(403, &format!("{{\"detail\": \"{long}\"}}")));
+        match error {
+            AlationError::Rejected { detail, .. } => assert_eq!(detail.chars().count(), 201),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_numeric_401000_code_is_still_a_token_error() {
+        let error = final_error(classify_json(
+            401,
+            r#"{"detail": "Refresh token provided is expired or revoked.", "code": 401000}"#,
+        ));
+        assert!(error.is_token_expired_or_revoked(), "{error:?}");
+        let error = final_error(classify_json(401, r#"{"detail": "Not allowed."}"#));
+        assert!(
+            matches!(error, AlationError::Rejected { status: 401, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_starting_with_a_tag_is_html_whatever_its_content_type() {
+        let error = final_error(classify_json(200, "\n  <html><body>login</body></html>"));
+        assert!(
+            matches!(error, AlationError::HtmlPage { status: 200, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_redirect_names_its_target_without_query_or_credentials() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("https://u:p@sso.example.com/login?session=abc#x"),
+        );
+        let error = final_error(classify("createAPIAccessToken", &url(), 302, &headers, b""));
+        let message = error.to_string();
+        assert!(
+            message.contains("it redirects to https://sso.example.com/login;"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("abc") && !message.contains("u:p"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}
