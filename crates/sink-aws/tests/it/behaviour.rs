@@ -8,7 +8,7 @@ use rotator_core::{Document, Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_aws::{AwsSink, Config, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use serde_json::{json, Value};
 
-use crate::{moto_config, peer, raw_client, sink_with, unique_name};
+use crate::{moto, moto_config, raw_client, sink_with, unique_name};
 
 const SECRET_MARK: &str = "aws-behaviour-secret-";
 
@@ -88,11 +88,7 @@ fn assert_clean(what: &str, text: &str) {
 
 #[tokio::test]
 async fn create_path_sets_kms_key_description_and_tags() {
-    let kms = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(&crate::sdk_config().await)
-            .endpoint_url(peer::moto().url.clone())
-            .build(),
-    );
+    let kms = aws_sdk_kms::Client::new(&moto().sdk_config().await);
     let key_id = kms
         .create_key()
         .description("alation-rotator test key")
@@ -299,7 +295,7 @@ async fn retried_put_after_a_lost_response_leaves_one_new_version() {
             .await
             .unwrap();
 
-        let proxy = crate::proxy::lossy_proxy(peer::moto().addr, "PutSecretValue", 1).await;
+        let proxy = crate::proxy::lossy_proxy(moto().addr, "PutSecretValue", 1).await;
         let sink = sink_with(Config {
             endpoint_url: Some(proxy.url.clone()),
             ..moto_config()
@@ -382,7 +378,7 @@ async fn assumes_role_arn_through_sts() {
     // moto switches to the role's account, so the secret is invisible to the base identity.
     let sink = sink_with(Config {
         role_arn: Some("arn:aws:iam::111122223333:role/alation-rotator".into()),
-        sts_endpoint_url: Some(peer::moto().url.clone()),
+        sts_endpoint_url: Some(moto().endpoint().to_owned()),
         external_id: Some("rotator-external-id".into()),
         ..moto_config()
     })
@@ -476,7 +472,7 @@ async fn no_secret_in_debug_of_config_sink_or_errors() {
     let config = Config {
         role_arn: Some("arn:aws:iam::123456789012:role/rotator".into()),
         external_id: Some(format!("{SECRET_MARK}external")),
-        sts_endpoint_url: Some(peer::moto().url.clone()),
+        sts_endpoint_url: Some(moto().endpoint().to_owned()),
         ..moto_config()
     };
     assert_clean("Debug of Config", &format!("{config:?}"));

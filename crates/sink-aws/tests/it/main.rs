@@ -1,41 +1,33 @@
-//! Integration tests of rotator-sink-aws against a real moto server (see `peer.rs`).
+//! Integration tests of rotator-sink-aws against a real moto server (started by
+//! `rotator_testkit::peers::moto`).
 
 mod behaviour;
 mod conformance;
-mod peer;
 mod proxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_secretsmanager::config::Credentials;
+use aws_config::SdkConfig;
 use rotator_sink_aws::{AwsSink, Config};
+use rotator_testkit::peers::moto::{self, Moto, REGION};
 
-/// The region every test uses.
-pub const REGION: &str = "us-east-1";
+/// The moto server of this test binary, started on first use.
+pub fn moto() -> &'static Moto {
+    Moto::shared()
+}
 
-/// AWS configuration signed with fake keys, set on the SDK rather than in the environment
-/// because tests run in parallel threads.
+/// AWS configuration signed with fake keys and without an endpoint, set on the SDK rather
+/// than in the environment because tests run in parallel threads.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "rotator-tests",
-        ))
-        .load()
-        .await
+    moto::fake_sdk_config().await
 }
 
 /// Settings of a store on the shared moto server.
 pub fn moto_config() -> Config {
     Config {
         region: Some(REGION.into()),
-        endpoint_url: Some(peer::moto().url.clone()),
+        endpoint_url: Some(moto().endpoint().to_owned()),
         ..Config::default()
     }
 }
@@ -49,11 +41,7 @@ pub async fn sink_with(config: Config) -> AwsSink {
 
 /// The store's own client on moto, for planting and inspecting secrets.
 pub async fn raw_client() -> aws_sdk_secretsmanager::Client {
-    let sdk = sdk_config().await;
-    let config = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .endpoint_url(peer::moto().url.clone())
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws_sdk_secretsmanager::Client::new(&moto().sdk_config().await)
 }
 
 /// A secret name no other test uses (the suffix never looks like AWS's `-xxxxxx`).

@@ -2,9 +2,9 @@
 
 use rotator_core::{Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_vault::{AuthConfig, VaultSink};
+use rotator_testkit::peers::openbao::OpenBao;
 
-use crate::peer::{unique, OpenBao};
-use crate::support::{config, document, error_text, token_sink, TokenFile};
+use crate::support::{config, document, error_text, token_sink, unique, TokenFile};
 
 fn approle_auth(mount: &str, role: &TokenFile, secret: &TokenFile) -> AuthConfig {
     AuthConfig::Approle {

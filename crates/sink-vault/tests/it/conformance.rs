@@ -5,10 +5,10 @@ use std::sync::Arc;
 use reqwest::Method;
 use rotator_core::{Document, TokenSink};
 use rotator_sink_vault::VaultSink;
+use rotator_testkit::peers::openbao::OpenBao;
 use rotator_testkit::{async_trait, ConformanceTarget};
 use serde_json::json;
 
-use crate::peer::OpenBao;
 use crate::support::{cas_required_mount, kv1_mount, token_sink, TokenFile};
 
 pub struct Target {

@@ -5,11 +5,11 @@ use rotator_core::{
     AccessTokenDocument, Precondition, SinkError, TokenSink, TokenSinkExt, WriteOptions,
 };
 use rotator_sink_vault::VaultSink;
+use rotator_testkit::peers::openbao::OpenBao;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::peer::{unique, OpenBao};
-use crate::support::{config, document, error_text, kv1_mount, token_sink, TokenFile};
+use crate::support::{config, document, error_text, kv1_mount, token_sink, unique, TokenFile};
 
 #[tokio::test]
 async fn a_sealed_vault_is_unavailable_and_says_sealed() {

@@ -1,9 +1,8 @@
-//! Integration tests of the Vault store against real OpenBao dev servers (see `peer.rs`).
+//! Integration tests of the Vault store against real OpenBao dev servers (started by `rotator_testkit::peers`).
 
 mod auth;
 mod config;
 mod conformance;
 mod failures;
-mod peer;
 mod policies;
 mod support;

@@ -3,9 +3,9 @@
 use reqwest::Method;
 use rotator_core::{Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_vault::{AuthConfig, VaultSink};
+use rotator_testkit::peers::openbao::OpenBao;
 
-use crate::peer::{unique, OpenBao};
-use crate::support::{config, document, error_text, token_sink, TokenFile};
+use crate::support::{config, document, error_text, token_sink, unique, TokenFile};
 
 const DOCS: &str = include_str!("../../../../docs/stores/vault.md");
 

