@@ -1,15 +1,17 @@
 //! Starting the emulator, writing configs, running the binary, and checking for leaks.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use alation_emulator::{Emulator, EmulatorConfig, User};
-use rotator_alation::{AlationClient, ClientConfig, ExposeSecret, SecretString};
+use rotator_alation::{AlationClient, AlationError, ClientConfig, ExposeSecret, SecretString};
 use rotator_core::{AccessTokenDocument, Precondition, RefreshTokenDocument, TokenSinkExt};
 use rotator_sink_file::FileSink;
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// One test's world: an emulator with users, a directory for the file store, a config file.
 pub struct World {
@@ -18,6 +20,9 @@ pub struct World {
     pub users: Vec<User>,
     /// Every secret value the test has seen; no output may contain any of them.
     pub secrets: Vec<String>,
+    /// How far [`World::advance`] has moved both clocks (the emulator's and, through
+    /// `ALATION_ROTATOR_TEST_CLOCK_OFFSET`, the rotator's).
+    pub clock_offset: Duration,
 }
 
 /// What a run of the binary printed.
@@ -57,6 +62,7 @@ impl World {
             dir: tempfile::tempdir().unwrap(),
             users,
             secrets,
+            clock_offset: Duration::ZERO,
         }
     }
 
@@ -138,23 +144,228 @@ impl World {
     /// Runs the binary with the world's config and extra environment; records every access
     /// token now stored as a secret to search for.
     pub async fn run(&mut self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_alation-rotator"));
-        command
-            .args(args)
-            .env("ALATION_ROTATOR_CONFIG", self.config_path())
-            .env_remove("RUST_LOG")
-            .env_remove("ALATION_ROTATOR_TEST_CLOCK_OFFSET");
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let mut command = self.command(args, env);
         let output = tokio::task::spawn_blocking(move || command.output())
             .await
             .unwrap()
             .expect("run alation-rotator");
         let run = to_run(output);
+        self.check_output(&run).await;
+        run
+    }
+
+    /// The binary with the world's config and clock offset, no `RUST_LOG` and no test hook,
+    /// then `env` on top.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_alation-rotator"));
+        command
+            .args(args)
+            .env("ALATION_ROTATOR_CONFIG", self.config_path())
+            .env_remove("RUST_LOG")
+            .env_remove("ALATION_ROTATOR_TEST_CLOCK_OFFSET")
+            .env_remove("ALATION_ROTATOR_TEST_PAUSE_AT");
+        if !self.clock_offset.is_zero() {
+            command.env(
+                "ALATION_ROTATOR_TEST_CLOCK_OFFSET",
+                format!("{}ms", self.clock_offset.as_millis()),
+            );
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    /// Records every token now stored (destinations, state, escrow) as a secret, then checks
+    /// that the output holds none of the secrets seen so far.
+    pub async fn check_output(&mut self, run: &Run) {
         self.collect_access_tokens().await;
         assert_no_secrets(&run.all(), &self.secret_refs());
+    }
+
+    /// Moves the emulator's clock and the rotator's (for every later run) forward together.
+    pub fn advance(&mut self, by: Duration) {
+        self.emulator.advance_clock(by);
+        self.clock_offset += by;
+    }
+
+    /// Remembers a value that no output may contain.
+    pub fn add_secret(&mut self, secret: &str) {
+        if !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_owned());
+        }
+    }
+
+    /// Runs the binary with `stdin` as its standard input (a password or a pasted token for
+    /// `bootstrap`, which is remembered as a secret).
+    pub async fn run_with_stdin(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: &str,
+    ) -> Run {
+        if let Some(line) = stdin.lines().next().filter(|l| !l.trim().is_empty()) {
+            self.add_secret(line.trim());
+        }
+        let mut command = self.command(args, env);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let input = stdin.to_owned();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn()?;
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            // The child may exit before reading (e.g. a usage error): ignore a broken pipe.
+            let _ = pipe.write_all(input.as_bytes());
+            drop(pipe);
+            child.wait_with_output()
+        })
+        .await
+        .unwrap()
+        .expect("run alation-rotator");
+        let run = to_run(output);
+        self.check_output(&run).await;
         run
+    }
+
+    /// Starts the binary without waiting for it, with stdout and stderr captured; see
+    /// [`Spawned`]. Call [`World::check_output`] on what it printed.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Spawned {
+        let mut command = tokio::process::Command::from(self.command(args, env));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start alation-rotator");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stderr_task = tokio::spawn(async move {
+            let mut all = String::new();
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                all.push_str(&line);
+                all.push('\n');
+                let _ = lines_tx.send(line);
+            }
+            all
+        });
+        let stdout_task = tokio::spawn(async move {
+            let mut all = String::new();
+            let mut reader = BufReader::new(stdout);
+            let _ = reader.read_to_string(&mut all).await;
+            all
+        });
+        Spawned {
+            child,
+            lines,
+            stderr_task,
+            stdout_task,
+        }
+    }
+
+    /// A client for the world's emulator.
+    pub fn client(&self) -> AlationClient {
+        AlationClient::new(ClientConfig::new(self.emulator.base_url())).unwrap()
+    }
+
+    /// A refresh token made "in Alation's UI" for user `i` (as an SSO user would), remembered
+    /// as a secret.
+    pub fn issue_refresh_token(&mut self, i: usize, name: &str) -> String {
+        let token = self.emulator.issue_refresh_token(self.users[i].id, name);
+        self.add_secret(&token);
+        token
+    }
+
+    /// The stored refresh-token document of integration `i`.
+    pub async fn refresh(&self, i: usize) -> Option<RefreshTokenDocument> {
+        self.sink()
+            .read_as::<RefreshTokenDocument>(&format!("state/int{i}"))
+            .await
+            .unwrap()
+            .map(|s| s.document)
+    }
+
+    /// Whether Alation accepts this refresh token for user `i` (`validateRefreshToken`).
+    /// Panics on anything but a clear yes or a token error.
+    pub async fn refresh_is_valid(&self, i: usize, token: &SecretString) -> bool {
+        match self
+            .client()
+            .validate_refresh_token(token, self.users[i].id)
+            .await
+        {
+            Ok(_) => true,
+            Err(error)
+                if error.is_token_expired_or_revoked()
+                    || matches!(error, AlationError::TokenInvalid { .. }) =>
+            {
+                false
+            }
+            Err(error) => panic!("validateRefreshToken failed unexpectedly: {error}"),
+        }
+    }
+
+    /// The escrow directory of the standard config.
+    pub fn escrow_dir(&self) -> PathBuf {
+        self.dir.path().join("escrow")
+    }
+
+    /// Integration `i`'s escrow file (present only while a token waits there).
+    pub fn escrow_file(&self, i: usize) -> PathBuf {
+        self.escrow_dir().join(format!("int{i}.json"))
+    }
+
+    /// The refresh token waiting in integration `i`'s escrow file, if any. Panics if the file
+    /// is not a document with a refresh token.
+    pub fn escrowed(&self, i: usize) -> Option<SecretString> {
+        self.read_escrow(i).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn read_escrow(&self, i: usize) -> Result<Option<SecretString>, String> {
+        let path = self.escrow_file(i);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("read {}: {e}", path.display())),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        let token = value["refresh_token"]
+            .as_str()
+            .ok_or_else(|| format!("{} has no refresh_token", path.display()))?;
+        Ok(Some(SecretString::from(token.to_owned())))
+    }
+
+    /// Checks that integration `i` works: the access token at `alation/int{i}` (and at every
+    /// extra key in `extra_destinations`, formatted with the index) is accepted by Alation's
+    /// API, the stored refresh token is valid, and nothing waits in escrow.
+    pub async fn health(&self, i: usize, extra_destinations: &[&str]) -> Result<(), String> {
+        let mut keys = vec![format!("alation/int{i}")];
+        keys.extend(extra_destinations.iter().map(|k| format!("{k}/int{i}")));
+        for key in keys {
+            let stored = self
+                .sink()
+                .read_as::<AccessTokenDocument>(&key)
+                .await
+                .map_err(|e| format!("int{i}: cannot read {key}: {e}"))?
+                .ok_or_else(|| format!("int{i}: no access token at {key}"))?;
+            if !self.api_accepts(&stored.document.api_access_token).await {
+                return Err(format!("int{i}: the access token at {key} does not work"));
+            }
+        }
+        let refresh = self
+            .refresh(i)
+            .await
+            .ok_or_else(|| format!("int{i}: no refresh token stored"))?;
+        if !self.refresh_is_valid(i, &refresh.refresh_token).await {
+            return Err(format!("int{i}: the stored refresh token is dead"));
+        }
+        if self.escrow_file(i).exists() {
+            return Err(format!("int{i}: a refresh token still waits in escrow"));
+        }
+        Ok(())
     }
 
     pub fn secret_refs(&self) -> Vec<&str> {
@@ -178,6 +389,12 @@ impl World {
                 .await
             {
                 let token = stored.document.refresh_token.expose_secret().to_owned();
+                if !self.secrets.contains(&token) {
+                    self.secrets.push(token);
+                }
+            }
+            if let Ok(Some(escrowed)) = self.read_escrow(i) {
+                let token = escrowed.expose_secret().to_owned();
                 if !self.secrets.contains(&token) {
                     self.secrets.push(token);
                 }
@@ -250,4 +467,63 @@ pub fn outcomes(run: &Run) -> Vec<(String, String)> {
                 .then(|| (name.to_owned(), outcome.to_owned()))
         })
         .collect()
+}
+
+/// A running binary whose standard error is read line by line, so a test can wait for a
+/// test-hook marker and then kill it.
+pub struct Spawned {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr_task: tokio::task::JoinHandle<String>,
+    stdout_task: tokio::task::JoinHandle<String>,
+}
+
+impl Spawned {
+    /// Waits until a line of standard error contains `marker`. `false` if the process closed
+    /// standard error (ended) first; panics after `timeout`.
+    pub async fn wait_for(&mut self, marker: &str, timeout: Duration) -> bool {
+        let found = tokio::time::timeout(timeout, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(marker) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no {marker:?} on stderr within {timeout:?}"))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process with SIGKILL (if it still runs) and returns what it printed, with
+    /// code -1 when it was killed. The second value says whether it was still running.
+    pub async fn kill(mut self) -> (Run, bool) {
+        let was_running = self.is_running();
+        if was_running {
+            self.child.kill().await.expect("SIGKILL alation-rotator");
+        }
+        (self.finish().await, was_running)
+    }
+
+    /// Waits for the process to end by itself (at most `timeout`) and returns what it printed.
+    pub async fn wait(mut self, timeout: Duration) -> Run {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("alation-rotator still runs after {timeout:?}"))
+            .expect("wait for alation-rotator");
+        self.finish().await
+    }
+
+    async fn finish(mut self) -> Run {
+        let status = self.child.wait().await.expect("wait for alation-rotator");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout_task.await.unwrap(),
+            stderr: self.stderr_task.await.unwrap(),
+        }
+    }
 }

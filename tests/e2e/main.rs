@@ -3,5 +3,9 @@
 
 mod commands;
 mod config_errors;
+mod crash;
 mod harness;
+mod lifecycle;
+mod races;
 mod rotation;
+mod stores;

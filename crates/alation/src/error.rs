@@ -39,7 +39,8 @@ pub enum AlationError {
     /// password, a locked account, a wrong `user_id`. Never retried.
     #[error(
         "{endpoint}: Alation rejected the request with status {status} (Alation said: \
-         {detail}); check the username, password and user_id, and that the account is not locked"
+         {detail}); fix what it names (the username, password, user_id or token name) or check \
+         that the account is not locked"
     )]
     Rejected {
         /// The endpoint called.

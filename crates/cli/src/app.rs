@@ -73,10 +73,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let (path, config) = load(&cli.global)?;
             rotate(&path, &config, &args).await
         }
-        Command::Status { format } => {
+        Command::Status { format, offline } => {
             let (_, config) = load(&cli.global)?;
             let setup = Setup::build(&config).await?;
-            let reports = setup.engine.status(&setup.integrations).await;
+            let reports = setup.engine.status(&setup.integrations, !offline).await;
             output::print_status(&setup.integrations, &reports, format)?;
             Ok(if reports.iter().any(Report::is_failure) {
                 EXIT_FAILED
@@ -95,6 +95,7 @@ pub async fn rotate(path: &Path, config: &Config, args: &RunArgs) -> anyhow::Res
     let options = RunOptions {
         dry_run: args.dry_run,
         force: args.force,
+        verify_refresh: false,
     };
     let reports = setup.engine.run(&selected, options).await;
     output::print_run(&reports);

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context as _;
 use rotator_alation::SecretString;
 use rotator_core::engine::Integration;
+use rotator_core::Precondition;
 
 use crate::app::{Setup, UsageError, EXIT_FAILED, EXIT_OK};
 use crate::cli::BootstrapArgs;
@@ -85,10 +86,22 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
             .await
             .context("validating the pasted refresh token with Alation"),
         (None, Some(username), Some(password)) => {
-            let name = args.token_name.as_deref().unwrap_or(&integration.name);
+            // Alation keeps the replaced token alive until it expires or is revoked, and may
+            // refuse a second live token of the same name: a replacement gets a dated name.
+            let name = args
+                .token_name
+                .clone()
+                .unwrap_or_else(|| match precondition {
+                    Precondition::Absent => integration.name.clone(),
+                    _ => format!(
+                        "{}-{}",
+                        integration.name,
+                        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+                    ),
+                });
             engine
                 .client()
-                .create_refresh_token(username, &password, name)
+                .create_refresh_token(username, &password, &name)
                 .await
                 .context("creating a refresh token with Alation")
         }

@@ -58,11 +58,15 @@ pub enum Command {
     /// One rotation pass over the integrations (for cron, CronJob, systemd timers).
     Run(RunArgs),
     /// Show every integration's token expiry, where it is stored and its health. Never prints
-    /// a secret and contacts no Alation endpoint.
+    /// a secret and writes nothing; asks Alation (read-only `validateRefreshToken`) whether
+    /// each stored refresh token is still active.
     Status {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Read the stores only; do not ask Alation whether refresh tokens are still active.
+        #[arg(long)]
+        offline: bool,
     },
     /// Validate the configuration offline; contacts nothing.
     CheckConfig,
@@ -113,7 +117,9 @@ pub struct BootstrapArgs {
     /// validated against the integration's `user_id` before it is stored.
     #[arg(long)]
     pub refresh_token_stdin: bool,
-    /// Name of the refresh token in Alation [default: the integration's name].
+    /// Name of the refresh token in Alation [default: the integration's name; when replacing
+    /// a stored token, the name plus the UTC time, since Alation may refuse a second live
+    /// token of the same name].
     #[arg(long, conflicts_with = "refresh_token_stdin")]
     pub token_name: Option<String>,
     /// Replace a refresh token that Alation still accepts.

@@ -98,7 +98,7 @@ pub async fn run() -> anyhow::Result<u8> {
     output::print_run(&first);
 
     println!("\n== 3. Status (never shows a secret)");
-    let status = setup.engine.status(&setup.integrations).await;
+    let status = setup.engine.status(&setup.integrations, true).await;
     output::print_status(&setup.integrations, &status, OutputFormat::Table)?;
 
     println!("\n== 4. The delivered tokens work against Alation's API");

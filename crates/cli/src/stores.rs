@@ -76,7 +76,9 @@ impl StoreConfig {
     pub async fn build(&self) -> Result<Arc<dyn TokenSink>, SinkError> {
         Ok(match self {
             #[cfg(feature = "file")]
-            StoreConfig::File(config) => Arc::new(rotator_sink_file::FileSink::new(config.clone())?),
+            StoreConfig::File(config) => {
+                Arc::new(rotator_sink_file::FileSink::new(config.clone())?)
+            }
             #[cfg(feature = "vault")]
             StoreConfig::Vault(config) => {
                 Arc::new(rotator_sink_vault::VaultSink::new(config.clone())?)

@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Mint a new access token even where the current one is fresh.
     pub force: bool,
+    /// Ask Alation (`validateRefreshToken`, which changes nothing) whether the stored refresh
+    /// token is still active; `status` uses it to tell "needs bootstrap" apart.
+    pub verify_refresh: bool,
 }
 
 /// Runs rotations.
@@ -128,7 +131,7 @@ impl Engine {
     pub async fn run(&self, integrations: &[Integration], options: RunOptions) -> Vec<Report> {
         stream::iter(integrations)
             .map(|integration| {
-                let span = tracing::info_span!("integration", name = %integration.name);
+                let span = tracing::info_span!("integration", integration = %integration.name);
                 self.run_one(integration, options).instrument(span)
             })
             .buffered(self.max_concurrency)
@@ -159,14 +162,16 @@ impl Engine {
         run.report
     }
 
-    /// Reads every integration's stored documents and escrow without contacting Alation or
-    /// writing anything.
-    pub async fn status(&self, integrations: &[Integration]) -> Vec<Report> {
+    /// Reads every integration's stored documents and escrow and writes nothing. With
+    /// `verify_refresh`, asks Alation whether each stored refresh token is still active
+    /// (read-only); without it, contacts nothing but the stores.
+    pub async fn status(&self, integrations: &[Integration], verify_refresh: bool) -> Vec<Report> {
         self.run(
             integrations,
             RunOptions {
                 dry_run: true,
                 force: false,
+                verify_refresh,
             },
         )
         .await
@@ -231,6 +236,42 @@ impl Run<'_> {
             Err(failure) => return Outcome::Failed(failure),
         };
         self.report.refresh_expires_at = Some(refresh.document.token_expires_at);
+        if refresh.document.token_expires_at <= self.now() {
+            return Outcome::Failed(Failure::NeedsBootstrap {
+                integration: self.integration.name.clone(),
+                location: self.integration.refresh_token.label(),
+                reason: format!(
+                    "the stored refresh token expired at {}",
+                    refresh.document.token_expires_at
+                ),
+            });
+        }
+        if self.options.verify_refresh {
+            if let Err(error) = self
+                .engine
+                .client
+                .validate_refresh_token(&refresh.document.refresh_token, refresh.document.user_id)
+                .await
+            {
+                let reason = error.to_string();
+                return Outcome::Failed(
+                    if error.is_token_expired_or_revoked()
+                        || matches!(error, AlationError::TokenInvalid { .. })
+                    {
+                        Failure::NeedsBootstrap {
+                            integration: self.integration.name.clone(),
+                            location: self.integration.refresh_token.label(),
+                            reason,
+                        }
+                    } else {
+                        Failure::Alation {
+                            action: "validate the stored refresh token",
+                            source: error,
+                        }
+                    },
+                );
+            }
+        }
         self.report.refresh_due = self.integration.policy.refresh_renew_before.is_due(
             self.now(),
             refresh.document.created_at,
@@ -616,6 +657,32 @@ impl Run<'_> {
             Err(error) => return Err(Failure::Escrow { source: error }),
         };
         info!("recovering the refresh token kept in escrow");
+        // Read the state first: the version read here is what compare-and-set checks, so a
+        // token another runner stores after this read is never overwritten.
+        let location = &self.integration.refresh_token;
+        let precondition = match location.sink.read(&location.key).await {
+            Ok(Some(stored)) => {
+                let holds_escrowed = RefreshTokenDocument::from_document(&stored.document)
+                    .is_ok_and(|d| {
+                        d.refresh_token.expose_secret() == escrowed.refresh_token.expose_secret()
+                    });
+                if holds_escrowed {
+                    info!("the escrowed refresh token is already stored; removing the escrow copy");
+                    return escrow
+                        .remove(name)
+                        .map_err(|source| Failure::Escrow { source });
+                }
+                Precondition::Version(stored.version)
+            }
+            Ok(None) => Precondition::Absent,
+            Err(source) => {
+                return Err(Failure::store(
+                    "read the refresh token before recovering escrow",
+                    location,
+                    source,
+                ))
+            }
+        };
         let checked = self
             .engine
             .client
@@ -629,30 +696,24 @@ impl Run<'_> {
                 });
             }
             warn!(%error, "the escrowed refresh token is no longer valid; discarding it");
-            escrow
+            return escrow
                 .remove(name)
-                .map_err(|source| Failure::Escrow { source })?;
-            return Ok(());
+                .map_err(|source| Failure::Escrow { source });
         }
-        let location = &self.integration.refresh_token;
-        let precondition = match location.sink.read(&location.key).await {
-            Ok(Some(stored)) => Precondition::Version(stored.version),
-            Ok(None) => Precondition::Absent,
-            Err(source) => {
-                return Err(Failure::store(
-                    "read the refresh token before recovering escrow",
-                    location,
-                    source,
-                ))
-            }
-        };
-        self.write_with_retry(location, &escrowed, precondition)
+        match self
+            .write_with_retry(location, &escrowed, precondition)
             .await
-            .map_err(|source| Failure::RefreshEscrowed {
-                location: location.label(),
-                escrow: escrow.path_of(name).display().to_string(),
-                source,
-            })?;
+        {
+            Ok(_) => {}
+            Err(error) if error.is_conflict() && self.stored_is(&escrowed).await.is_some() => {}
+            Err(source) => {
+                return Err(Failure::RefreshEscrowed {
+                    location: location.label(),
+                    escrow: escrow.path_of(name).display().to_string(),
+                    source,
+                })
+            }
+        }
         escrow
             .remove(name)
             .map_err(|source| Failure::Escrow { source })?;
@@ -898,8 +959,8 @@ impl Engine {
         self.run_one(
             integration,
             RunOptions {
-                dry_run: false,
                 force: true,
+                ..RunOptions::default()
             },
         )
         .await
