@@ -273,6 +273,17 @@ impl Config {
                 "must not hold credentials; the rotator authenticates with refresh tokens".into(),
             ));
         }
+        if let Some(ca_file) = &self.alation.ca_file {
+            if !ca_file.is_file() {
+                return Err(err(
+                    "key `alation.ca_file`".into(),
+                    format!(
+                        "{} is not a readable file; expected a PEM file of CA certificates",
+                        ca_file.display()
+                    ),
+                ));
+            }
+        }
         if self.alation.max_attempts == 0 {
             return Err(err(
                 "key `alation.max_attempts`".into(),
