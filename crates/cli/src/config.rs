@@ -564,6 +564,16 @@ mod tests {
         );
     }
 
+    /// The configuration the deploy examples mount is a valid whole file.
+    #[test]
+    fn the_deploy_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/alation-rotator.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = Config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        config.validate(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.stores.len(), 2);
+    }
+
     #[test]
     fn one_or_many_destinations_and_defaults() {
         let text = r#"

@@ -68,7 +68,8 @@ pub struct Integration {
 /// How a run behaves.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunOptions {
-    /// Decide and report, but contact no Alation endpoint and write nothing.
+    /// Decide and report, but write nothing and contact no Alation endpoint (except the
+    /// read-only check that `verify_refresh` asks for).
     pub dry_run: bool,
     /// Mint a new access token even where the current one is fresh.
     pub force: bool,
@@ -109,7 +110,8 @@ impl Engine {
         self
     }
 
-    /// Where a regenerated refresh token goes when its state store cannot take it.
+    /// The local escrow: a regenerated refresh token is written there first, and stays there
+    /// when its state store cannot take it, until a later run stores it.
     pub fn with_escrow(mut self, escrow: Escrow) -> Self {
         self.escrow = Some(escrow);
         self
