@@ -250,3 +250,23 @@ async fn only_and_force_select_what_is_rotated() {
         unknown.stderr
     );
 }
+
+#[tokio::test]
+async fn a_wrong_base_url_gets_the_html_message() {
+    let mut world = World::start(1).await;
+    world.bootstrap_all().await;
+    // Every endpoint under a path the server does not have answers with an HTML 404 page.
+    let text = world.config_text("").replace(
+        &format!("base_url = \"{}\"", world.emulator.base_url()),
+        &format!("base_url = \"{}wrong/\"", world.emulator.base_url()),
+    );
+    world.write_config(&text);
+    let run = world.run(&["run"], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    let expected = format!(
+        "the server at {}wrong/integration/v1/createAPIAccessToken/ answered with an HTML page \
+         (status 404): is base_url right?",
+        world.emulator.base_url()
+    );
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+}
