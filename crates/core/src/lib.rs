@@ -1,11 +1,10 @@
-//! The heart of alation-rotator: the [`TokenSink`](sink::TokenSink) contract every secret
-//! store implements, the two documents the rotator writes, the renewal
-//! [`Policy`](policy::Policy), an injectable [`Clock`](clock::Clock) and the rotation
-//! [`Engine`](engine::Engine).
+//! The heart of alation-rotator: the [`TokenSink`] contract every secret store implements,
+//! the two documents the rotator writes, the renewal [`Policy`], an injectable [`Clock`] and
+//! the rotation [`Engine`](engine::Engine).
 //!
 //! The core knows nothing of Vault, AWS or files: backends live in their own crates and
-//! implement [`TokenSink`](sink::TokenSink); `rotator-testkit` holds the conformance suite
-//! every backend must pass.
+//! implement [`TokenSink`]; `rotator-testkit` holds the conformance suite every backend must
+//! pass.
 #![deny(missing_docs)]
 
 pub mod clock;
