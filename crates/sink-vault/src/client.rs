@@ -192,18 +192,22 @@ impl Client {
         }
     }
 
+    fn sealed(&self) -> SinkError {
+        SinkError::Unavailable {
+            detail: format!(
+                "Vault at {} is sealed; unseal it (`vault operator unseal` / \
+                 `bao operator unseal`) and run again",
+                self.address
+            ),
+            source: None,
+        }
+    }
+
     /// Maps the answers that are errors whatever the request: sealed, 5xx, 429.
     fn server_error(&self, reply: &Reply, path: &str) -> Option<SinkError> {
         let status = reply.status;
         if status == StatusCode::SERVICE_UNAVAILABLE && reply.error_mentions("sealed") {
-            return Some(SinkError::Unavailable {
-                detail: format!(
-                    "Vault at {} is sealed; unseal it (`vault operator unseal` / \
-                     `bao operator unseal`) and run again",
-                    self.address
-                ),
-                source: None,
-            });
+            return Some(self.sealed());
         }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return Some(SinkError::Unavailable {
@@ -228,14 +232,7 @@ impl Client {
             .raw(Method::GET, "sys/health", &query, None, None)
             .await?;
         if reply.body.get("sealed").and_then(Value::as_bool) == Some(true) {
-            return Err(SinkError::Unavailable {
-                detail: format!(
-                    "Vault at {} is sealed; unseal it (`vault operator unseal` / \
-                     `bao operator unseal`) and run again",
-                    self.address
-                ),
-                source: None,
-            });
+            return Err(self.sealed());
         }
         if reply.status == StatusCode::NOT_IMPLEMENTED {
             return Err(SinkError::Unavailable {

@@ -205,6 +205,31 @@ impl VaultSink {
         }
     }
 
+    /// The `data` of Vault's answer to a read of `path` (`Null` when it has none); `None`
+    /// when nothing is stored there.
+    async fn read_data(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<Value>, SinkError> {
+        let mut reply = self
+            .client
+            .send(Method::GET, path, query, None, &["read"])
+            .await?;
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !reply.status.is_success() {
+            return Err(self.unexpected(&reply, "reading", path));
+        }
+        Ok(Some(
+            reply.body.get_mut("data").map_or(Value::Null, Value::take),
+        ))
+    }
+
     /// Verifies once per sink that `mount` is a KV engine of the configured version, so that
     /// a KV v2 request is never written literally into a KV v1 engine. Tokens that may not
     /// look at the mount skip the check.
@@ -275,21 +300,9 @@ impl VaultSink {
     // ---- KV version 2 -------------------------------------------------------------------
 
     async fn read_metadata(&self, key: &str) -> Result<Option<Metadata>, SinkError> {
-        let path = self.metadata_path(key);
-        let reply = self
-            .client
-            .send(Method::GET, &path, &[], None, &["read"])
-            .await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
-        }
-        if reply.status == StatusCode::NOT_FOUND {
+        let Some(data) = self.read_data(&self.metadata_path(key), &[]).await? else {
             return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(self.unexpected(&reply, "reading", &path));
-        }
-        let data = reply.body.get("data").cloned().unwrap_or(Value::Null);
+        };
         let current_version = data
             .get("current_version")
             .and_then(Value::as_u64)
@@ -316,20 +329,9 @@ impl VaultSink {
         let query: Vec<(&str, String)> = version
             .map(|v| vec![("version", v.to_string())])
             .unwrap_or_default();
-        let reply = self
-            .client
-            .send(Method::GET, &path, &query, None, &["read"])
-            .await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
-        }
-        if reply.status == StatusCode::NOT_FOUND {
+        let Some(data) = self.read_data(&path, &query).await? else {
             return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(self.unexpected(&reply, "reading", &path));
-        }
-        let data = reply.body.get("data").cloned().unwrap_or(Value::Null);
+        };
         let metadata = data.get("metadata").cloned().unwrap_or(Value::Null);
         if version_gone(&metadata) {
             return Ok(None);
@@ -507,24 +509,13 @@ impl VaultSink {
     // ---- KV version 1 -------------------------------------------------------------------
 
     async fn read_v1(&self, key: &str) -> Result<Option<Stored>, SinkError> {
-        let path = self.data_path(key);
-        let reply = self
-            .client
-            .send(Method::GET, &path, &[], None, &["read"])
-            .await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
-        }
-        if reply.status == StatusCode::NOT_FOUND {
+        let Some(data) = self.read_data(&self.data_path(key), &[]).await? else {
             return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(self.unexpected(&reply, "reading", &path));
-        }
-        let mut fields = match reply.body.get("data") {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::Object(fields)) => fields.clone(),
-            Some(_) => {
+        };
+        let mut fields = match data {
+            Value::Null => return Ok(None),
+            Value::Object(fields) => fields,
+            _ => {
                 return Err(SinkError::InvalidDocument {
                     key: key.to_owned(),
                     detail: "the secret's data is not a JSON object".to_owned(),
