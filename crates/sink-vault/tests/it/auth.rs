@@ -4,7 +4,9 @@ use rotator_core::{Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_vault::{AuthConfig, VaultSink};
 use rotator_testkit::peers::openbao::OpenBao;
 
-use crate::support::{config, document, error_text, token_sink, unique, TokenFile};
+use crate::support::{
+    check_error, config, document, error_text, token_sink, unique, write_new, TokenFile,
+};
 
 fn approle_auth(mount: &str, role: &TokenFile, secret: &TokenFile) -> AuthConfig {
     AuthConfig::Approle {
@@ -29,13 +31,7 @@ async fn token_from_an_environment_variable() {
     let sink = VaultSink::new(config(bao, "secret", 2, auth)).unwrap();
     sink.check().await.unwrap();
     let key = unique("env");
-    sink.write(
-        &key,
-        &document("v"),
-        &WriteOptions::new(Precondition::Absent),
-    )
-    .await
-    .unwrap();
+    write_new(&sink, &key, "v").await;
     assert!(sink.read(&key).await.unwrap().unwrap().managed);
 
     let missing = unique("ROTATOR_IT_UNSET").replace('-', "_").to_uppercase();
@@ -43,11 +39,7 @@ async fn token_from_an_environment_variable() {
         token_env: Some(missing.clone()),
         token_file: None,
     };
-    let err = VaultSink::new(config(bao, "secret", 2, auth))
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err();
+    let err = check_error(bao, auth).await;
     assert!(matches!(err, SinkError::Unauthorized { .. }), "{err}");
     assert!(
         err.to_string()
@@ -63,13 +55,7 @@ async fn token_file_is_read_again_when_vault_refuses_the_cached_token() {
     let first = bao.create_token(&["root"], None).await;
     let (sink, file) = token_sink(bao, "secret", 2, &first);
     let key = unique("file");
-    sink.write(
-        &key,
-        &document("v"),
-        &WriteOptions::new(Precondition::Absent),
-    )
-    .await
-    .unwrap();
+    write_new(&sink, &key, "v").await;
 
     // Vault Agent (say) rotates the token: the old one is revoked, the file rewritten.
     bao.revoke_token(&first).await;
@@ -109,14 +95,7 @@ async fn approle_logs_in_lazily_and_again_after_its_token_is_revoked() {
     ))
     .unwrap();
     let key = unique("approle");
-    let v1 = sink
-        .write(
-            &key,
-            &document("v"),
-            &WriteOptions::new(Precondition::Absent),
-        )
-        .await
-        .unwrap();
+    let v1 = write_new(&sink, &key, "v").await;
 
     // The token expires (here: is revoked) mid-run; the next request logs in again.
     bao.revoke_logins(&mount).await;
@@ -161,11 +140,7 @@ async fn a_wrong_secret_id_is_unauthorized_and_not_echoed() {
 
     // A mount without AppRole says so.
     let auth = approle_auth("no-such-approle", &role, &secret);
-    let err = VaultSink::new(config(bao, "secret", 2, auth))
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err();
+    let err = check_error(bao, auth).await;
     assert!(
         err.to_string()
             .contains("that the approle auth method is enabled at auth/no-such-approle"),
@@ -208,11 +183,7 @@ async fn kubernetes_login_reads_the_jwt_file_and_posts_to_its_mount() {
         jwt_file: jwt.path.clone(),
         mount: mount.clone(),
     };
-    let err = VaultSink::new(config(bao, "secret", 2, auth))
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err();
+    let err = check_error(bao, auth).await;
     let text = error_text(&err);
     assert!(text.contains(&format!("auth/{mount}/login")), "{text}");
     assert!(!text.contains("not-a-real-signature"), "{text}");
@@ -223,11 +194,7 @@ async fn kubernetes_login_reads_the_jwt_file_and_posts_to_its_mount() {
         jwt_file: "/nonexistent/token".into(),
         mount,
     };
-    let err = VaultSink::new(config(bao, "secret", 2, auth))
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err();
+    let err = check_error(bao, auth).await;
     assert!(
         err.to_string()
             .contains("cannot read auth.jwt_file /nonexistent/token"),
@@ -270,11 +237,7 @@ async fn jwt_login_reads_the_jwt_from_the_environment_and_posts_to_its_mount() {
         jwt_file: None,
         mount: mount.clone(),
     };
-    let err = VaultSink::new(config(bao, "secret", 2, auth))
-        .unwrap()
-        .check()
-        .await
-        .unwrap_err();
+    let err = check_error(bao, auth).await;
     std::env::remove_var(&var);
     let text = error_text(&err);
     assert!(matches!(err, SinkError::Unauthorized { .. }), "{text}");

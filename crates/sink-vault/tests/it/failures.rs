@@ -9,20 +9,16 @@ use rotator_testkit::peers::openbao::OpenBao;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::support::{config, document, error_text, kv1_mount, token_sink, unique, TokenFile};
+use crate::support::{
+    config, document, error_text, kv1_mount, token_sink, unique, write_new, TokenFile,
+};
 
 #[tokio::test]
 async fn a_sealed_vault_is_unavailable_and_says_sealed() {
     let bao = OpenBao::start();
     let (sink, _t) = token_sink(&bao, "secret", 2, &bao.root_token);
     let key = unique("sealed");
-    sink.write(
-        &key,
-        &document("v"),
-        &WriteOptions::new(Precondition::Absent),
-    )
-    .await
-    .unwrap();
+    write_new(&sink, &key, "v").await;
     bao.seal().await;
     for err in [
         sink.read(&key).await.unwrap_err(),
@@ -46,13 +42,7 @@ async fn a_stopped_vault_is_unavailable_and_names_the_address() {
     let bao = OpenBao::start();
     let (sink, _t) = token_sink(&bao, "secret", 2, &bao.root_token);
     let key = unique("stopped");
-    sink.write(
-        &key,
-        &document("v"),
-        &WriteOptions::new(Precondition::Absent),
-    )
-    .await
-    .unwrap();
+    write_new(&sink, &key, "v").await;
     bao.stop();
     // The first request may meet the connection the server closed, the next one finds
     // nothing listening; both name the address.
@@ -109,14 +99,7 @@ async fn deleted_or_destroyed_latest_versions_read_as_absent_and_can_be_written_
     let bao = OpenBao::shared();
     let (sink, _t) = token_sink(bao, "secret", 2, &bao.root_token);
     let key = unique("deleted");
-    let v1 = sink
-        .write(
-            &key,
-            &document("a"),
-            &WriteOptions::new(Precondition::Absent),
-        )
-        .await
-        .unwrap();
+    let v1 = write_new(&sink, &key, "a").await;
     bao.root(Method::DELETE, &format!("secret/data/{key}"), None)
         .await;
     assert!(sink.read(&key).await.unwrap().is_none());
@@ -129,14 +112,7 @@ async fn deleted_or_destroyed_latest_versions_read_as_absent_and_can_be_written_
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");
-    let v2 = sink
-        .write(
-            &key,
-            &document("b"),
-            &WriteOptions::new(Precondition::Absent),
-        )
-        .await
-        .unwrap();
+    let v2 = write_new(&sink, &key, "b").await;
     assert_eq!(v2.as_str(), "2");
     bao.root(
         Method::PUT,
@@ -264,13 +240,7 @@ async fn namespaces_are_sent_with_every_request() {
     let sink = VaultSink::new(cfg).unwrap();
     sink.check().await.unwrap();
     let key = unique("ns");
-    sink.write(
-        &key,
-        &document("ns-value"),
-        &WriteOptions::new(Precondition::Absent),
-    )
-    .await
-    .unwrap();
+    write_new(&sink, &key, "ns-value").await;
     let data = bao
         .root(Method::GET, &format!("{ns}/secret/data/{key}"), None)
         .await;

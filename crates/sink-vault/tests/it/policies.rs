@@ -5,7 +5,7 @@ use rotator_core::{Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_vault::{AuthConfig, VaultSink};
 use rotator_testkit::peers::openbao::OpenBao;
 
-use crate::support::{config, document, error_text, token_sink, unique, TokenFile};
+use crate::support::{config, document, error_text, token_sink, unique, write_new, TokenFile};
 
 const DOCS: &str = include_str!("../../../../docs/stores/vault.md");
 
@@ -50,14 +50,7 @@ async fn approle_with_the_documented_rotator_policy_rotates() {
     let access = format!("alation/{}", unique("it"));
     let state = format!("alation/state/{}", unique("it"));
     for key in [&access, &state] {
-        let v1 = sink
-            .write(
-                key,
-                &document("first-value"),
-                &WriteOptions::new(Precondition::Absent),
-            )
-            .await
-            .unwrap();
+        let v1 = write_new(&sink, key, "first-value").await;
         let v2 = sink
             .write(
                 key,

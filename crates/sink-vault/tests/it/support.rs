@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use rotator_core::{Precondition, SinkError, TokenSink, Version, WriteOptions};
 use rotator_sink_vault::{AuthConfig, Config, VaultSink};
 use rotator_testkit::fixtures::unique_suffix;
 use rotator_testkit::peers::openbao::OpenBao;
@@ -57,6 +58,27 @@ pub fn token_sink(
     (sink, file)
 }
 
+/// The error of `check()` on a new sink for `bao` (mount `secret`, KV v2) with `auth`.
+pub async fn check_error(bao: &OpenBao, auth: AuthConfig) -> SinkError {
+    VaultSink::new(config(bao, "secret", 2, auth))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+}
+
+/// Writes a document holding `secret` to the empty `key` (`Precondition::Absent`), which
+/// must succeed.
+pub async fn write_new(sink: &VaultSink, key: &str, secret: &str) -> Version {
+    sink.write(
+        key,
+        &document(secret),
+        &WriteOptions::new(Precondition::Absent),
+    )
+    .await
+    .unwrap()
+}
+
 /// A document with one distinctive secret value.
 pub fn document(secret: &str) -> rotator_core::Document {
     let mut fields = serde_json::Map::new();
@@ -66,7 +88,7 @@ pub fn document(secret: &str) -> rotator_core::Document {
 }
 
 /// Text of an error with its whole source chain, for leak searches.
-pub fn error_text(error: &rotator_core::SinkError) -> String {
+pub fn error_text(error: &SinkError) -> String {
     let mut text = format!("{error}\n{error:?}");
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
