@@ -70,6 +70,41 @@ impl PeerMode {
     }
 }
 
+/// How a peer runs: a local process or a container.
+enum Backend {
+    Process(process::LocalServer),
+    #[cfg(feature = "testcontainers")]
+    Container(container::ContainerPeer),
+}
+
+impl Backend {
+    fn mode(&self) -> PeerMode {
+        match self {
+            Backend::Process(_) => PeerMode::Process,
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(_) => PeerMode::Testcontainers,
+        }
+    }
+
+    /// The server's output so far (its log file, or the container's stdout and stderr).
+    fn log(&self) -> String {
+        match self {
+            Backend::Process(local) => local.output(),
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(container) => container.logs(),
+        }
+    }
+
+    /// Stops the server and waits until it has exited. Does nothing the second time.
+    fn stop(&self) {
+        match self {
+            Backend::Process(local) => local.stop(),
+            #[cfg(feature = "testcontainers")]
+            Backend::Container(container) => container.stop(),
+        }
+    }
+}
+
 /// The `name:tag` of a container image: the environment variable `env` when set, else
 /// `default`.
 #[cfg(feature = "testcontainers")]

@@ -33,13 +33,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
-use super::process::{find_binary, free_port, http_status, Watched};
-use super::PeerMode;
+use super::process::{find_binary, free_port, http_status, start_with_retries, LocalServer};
+use super::{Backend, PeerMode};
 
 /// The environment variable naming the `moto_server` binary (PyPI package `moto[server]`)
 /// started in `process` mode.
@@ -94,16 +94,6 @@ pub struct Moto {
     /// The address it listens on, e.g. for a proxy in front of it.
     pub addr: SocketAddr,
     backend: Backend,
-}
-
-enum Backend {
-    Process {
-        server: Watched,
-        log: PathBuf,
-        _dir: tempfile::TempDir,
-    },
-    #[cfg(feature = "testcontainers")]
-    Container(super::container::ContainerPeer),
 }
 
 impl std::fmt::Debug for Moto {
@@ -169,49 +159,30 @@ impl Moto {
 
     fn start_process() -> Moto {
         let bin = moto_bin();
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            match Self::try_start_process(&bin) {
-                Ok(moto) => return moto,
-                Err(log) => last_log = log,
-            }
-        }
-        panic!(
-            "moto_server ({}) did not start; its output:\n{last_log}",
-            bin.display()
-        );
-    }
-
-    fn try_start_process(bin: &std::path::Path) -> Result<Moto, String> {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = dir.path().join("moto.log");
-        let args = [
-            "-H".to_owned(),
-            "127.0.0.1".to_owned(),
-            "-p".to_owned(),
-            port.to_string(),
-        ];
-        let server = Watched::spawn(bin, &args, &log, |command| {
-            command.current_dir(dir.path());
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http_status(addr, "GET", "/moto-api/").is_none() {
-            if server.exited() || Instant::now() > deadline {
-                server.stop();
-                return Err(std::fs::read_to_string(&log).unwrap_or_default());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(Moto {
-            url: format!("http://{addr}"),
-            addr,
-            backend: Backend::Process {
-                server,
-                log,
-                _dir: dir,
-            },
+        start_with_retries("moto_server", &bin, || {
+            let port = free_port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let args = [
+                "-H".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                port.to_string(),
+            ];
+            let server = LocalServer::start(
+                &bin,
+                &args,
+                "moto.log",
+                |command, dir| {
+                    command.current_dir(dir);
+                },
+                Duration::from_millis(100),
+                || http_status(addr, "GET", "/moto-api/").is_some(),
+            )?;
+            Ok(Moto {
+                url: format!("http://{addr}"),
+                addr,
+                backend: Backend::Process(server),
+            })
         })
     }
 
@@ -241,11 +212,7 @@ impl Moto {
 
     /// How this server was started.
     pub fn mode(&self) -> PeerMode {
-        match self.backend {
-            Backend::Process { .. } => PeerMode::Process,
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(_) => PeerMode::Testcontainers,
-        }
+        self.backend.mode()
     }
 
     /// The endpoint URL to give the SDK or the rotator's `endpoint_url`, e.g.
@@ -299,7 +266,7 @@ impl Moto {
     /// your own ([`start`](Self::start)), or one no other test uses at the same time.
     pub fn reset(&self) {
         let path = match self.backend {
-            Backend::Process { .. } => "/moto-api/reset",
+            Backend::Process(_) => "/moto-api/reset",
             #[cfg(feature = "testcontainers")]
             Backend::Container(_) => "/_localstack/state/reset",
         };
@@ -314,11 +281,7 @@ impl Moto {
 
     /// The server's output so far (its log file, or the container's stdout and stderr).
     pub fn log(&self) -> String {
-        match &self.backend {
-            Backend::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(container) => container.logs(),
-        }
+        self.backend.log()
     }
 
     /// Stops the server and waits until it has exited; afterwards nothing listens at
@@ -327,10 +290,6 @@ impl Moto {
     /// Under `testcontainers` this is `docker stop`; the container is removed when the
     /// handle is dropped.
     pub fn stop(&self) {
-        match &self.backend {
-            Backend::Process { server, .. } => server.stop(),
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(container) => container.stop(),
-        }
+        self.backend.stop()
     }
 }

@@ -22,12 +22,12 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::process::{find_binary, free_port_pair, http_status, Watched};
-use super::PeerMode;
+use super::process::{find_binary, free_port_pair, http_status, start_with_retries, LocalServer};
+use super::{Backend, PeerMode};
 
 /// The root token of every dev server started here.
 pub const ROOT_TOKEN: &str = "root";
@@ -51,16 +51,6 @@ pub struct OpenBao {
     pub root_token: String,
     backend: Backend,
     http: reqwest::Client,
-}
-
-enum Backend {
-    Process {
-        server: Watched,
-        log: PathBuf,
-        _dir: tempfile::TempDir,
-    },
-    #[cfg(feature = "testcontainers")]
-    Container(super::container::ContainerPeer),
 }
 
 impl std::fmt::Debug for OpenBao {
@@ -102,57 +92,37 @@ impl OpenBao {
 
     fn start_process() -> OpenBao {
         let bin = bao_bin();
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            match Self::try_start_process(&bin) {
-                Ok(bao) => return bao,
-                Err(log) => last_log = log,
-            }
-        }
-        panic!(
-            "OpenBao dev server ({}) did not start; its log:\n{last_log}",
-            bin.display()
-        );
-    }
-
-    fn try_start_process(bin: &std::path::Path) -> Result<OpenBao, String> {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        // The dev server's cluster listener takes the API port + 1.
-        let port = free_port_pair();
-        let listen = format!("127.0.0.1:{port}");
-        let socket = listen.parse().expect("a socket address");
-        let log = dir.path().join("bao.log");
-        let args = [
-            "server".to_owned(),
-            "-dev".to_owned(),
-            format!("-dev-root-token-id={ROOT_TOKEN}"),
-            format!("-dev-listen-address={listen}"),
-            "-dev-no-store-token".to_owned(),
-        ];
-        let home = dir.path().to_owned();
-        let server = Watched::spawn(bin, &args, &log, |command| {
-            // The dev server would otherwise write ~/.vault-token.
-            command
-                .env("HOME", &home)
-                .env_remove("VAULT_TOKEN")
-                .env_remove("BAO_TOKEN");
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http_status(socket, "GET", "/v1/sys/health") != Some(200) {
-            if server.exited() || Instant::now() > deadline {
-                server.stop();
-                return Err(std::fs::read_to_string(&log).unwrap_or_default());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Self::new(
-            format!("http://{listen}"),
-            Backend::Process {
-                server,
-                log,
-                _dir: dir,
-            },
-        ))
+        start_with_retries("OpenBao dev server", &bin, || {
+            // The dev server's cluster listener takes the API port + 1.
+            let port = free_port_pair();
+            let listen = format!("127.0.0.1:{port}");
+            let socket = listen.parse().expect("a socket address");
+            let args = [
+                "server".to_owned(),
+                "-dev".to_owned(),
+                format!("-dev-root-token-id={ROOT_TOKEN}"),
+                format!("-dev-listen-address={listen}"),
+                "-dev-no-store-token".to_owned(),
+            ];
+            let server = LocalServer::start(
+                &bin,
+                &args,
+                "bao.log",
+                |command, home| {
+                    // The dev server would otherwise write ~/.vault-token.
+                    command
+                        .env("HOME", home)
+                        .env_remove("VAULT_TOKEN")
+                        .env_remove("BAO_TOKEN");
+                },
+                Duration::from_millis(50),
+                || http_status(socket, "GET", "/v1/sys/health") == Some(200),
+            )?;
+            Ok(Self::new(
+                format!("http://{listen}"),
+                Backend::Process(server),
+            ))
+        })
     }
 
     #[cfg(feature = "testcontainers")]
@@ -193,20 +163,12 @@ impl OpenBao {
 
     /// How this server was started.
     pub fn mode(&self) -> PeerMode {
-        match self.backend {
-            Backend::Process { .. } => PeerMode::Process,
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(_) => PeerMode::Testcontainers,
-        }
+        self.backend.mode()
     }
 
     /// The server's output so far (its log file, or the container's stdout and stderr).
     pub fn log(&self) -> String {
-        match &self.backend {
-            Backend::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(container) => container.logs(),
-        }
+        self.backend.log()
     }
 
     /// Stops the server and waits until it has exited; afterwards nothing listens at
@@ -215,11 +177,7 @@ impl OpenBao {
     /// Under `testcontainers` this is `docker stop`; the container is removed when the
     /// handle is dropped.
     pub fn stop(&self) {
-        match &self.backend {
-            Backend::Process { server, .. } => server.stop(),
-            #[cfg(feature = "testcontainers")]
-            Backend::Container(container) => container.stop(),
-        }
+        self.backend.stop()
     }
 
     /// Sends an API request with `token` (the root token when `None`) and returns the

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The binary named by the environment variable `env`, else `name` on `PATH`.
 ///
@@ -101,14 +101,14 @@ exec 3<&-
 wait "$pid""#;
 
 /// A server process under the watchdog, its output going to a log file.
-pub(crate) struct Watched {
+struct Watched {
     child: Mutex<Option<Child>>,
 }
 
 impl Watched {
     /// Starts `bin` with `args` under the watchdog, stdout and stderr to `log`; `configure`
     /// adjusts the command (environment, working directory).
-    pub(crate) fn spawn(
+    fn spawn(
         bin: &Path,
         args: &[String],
         log: &Path,
@@ -136,7 +136,7 @@ impl Watched {
     }
 
     /// Whether the server (its watchdog shell) has exited.
-    pub(crate) fn exited(&self) -> bool {
+    fn exited(&self) -> bool {
         match self
             .child
             .lock()
@@ -149,7 +149,7 @@ impl Watched {
     }
 
     /// Stops the server and waits until it has exited. Does nothing the second time.
-    pub(crate) fn stop(&self) {
+    fn stop(&self) {
         let taken = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut child) = taken {
             // End of file on the watchdog's stdin kills the server.
@@ -163,4 +163,73 @@ impl Drop for Watched {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A server process under the watchdog, with the temporary directory that holds its log.
+pub(crate) struct LocalServer {
+    server: Watched,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalServer {
+    /// Starts `bin` with `args` under the watchdog in a new temporary directory (given to
+    /// `configure` with the command), its output to `log_name` there, and polls `ready`
+    /// every `poll` for up to a minute. When the server exits or the minute passes first,
+    /// stops it and returns its output as the error.
+    pub(crate) fn start(
+        bin: &Path,
+        args: &[String],
+        log_name: &str,
+        configure: impl FnOnce(&mut Command, &Path),
+        poll: Duration,
+        ready: impl Fn() -> bool,
+    ) -> Result<LocalServer, String> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let log = dir.path().join(log_name);
+        let server = Watched::spawn(bin, args, &log, |command| configure(command, dir.path()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready() {
+            if server.exited() || Instant::now() > deadline {
+                server.stop();
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            std::thread::sleep(poll);
+        }
+        Ok(LocalServer {
+            server,
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// The server's output so far.
+    pub(crate) fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server and waits until it has exited. Does nothing the second time.
+    pub(crate) fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+/// Calls `attempt` (which starts the server `bin`) up to three times, until it succeeds;
+/// panics with the last failure's output, naming the server `what`, when none does.
+pub(crate) fn start_with_retries<T>(
+    what: &str,
+    bin: &Path,
+    mut attempt: impl FnMut() -> Result<T, String>,
+) -> T {
+    let mut last_log = String::new();
+    for _attempt in 0..3 {
+        match attempt() {
+            Ok(server) => return server,
+            Err(log) => last_log = log,
+        }
+    }
+    panic!(
+        "{what} ({}) did not start; its output:\n{last_log}",
+        bin.display()
+    );
 }
