@@ -4,9 +4,7 @@ use crate::harness::{run_plain, World};
 
 #[tokio::test]
 async fn status_shows_expiry_and_locations_as_table_and_json_without_secrets() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
 
     let before = world.run(&["status"], &[]).await;
     assert_eq!(before.code, 0, "{}", before.all());
@@ -79,9 +77,7 @@ async fn check_config_accepts_a_good_file_offline() {
 
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(1, "").await;
     let run = world.run(&["run", "--log-format", "json"], &[]).await;
     assert_eq!(run.code, 0, "{}", run.all());
     let lines: Vec<&str> = run.stderr.lines().collect();

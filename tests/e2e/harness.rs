@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use alation_emulator::{Emulator, EmulatorConfig, User};
 use rotator_alation::{AlationClient, AlationError, ClientConfig, ExposeSecret, SecretString};
-use rotator_core::{AccessTokenDocument, Precondition, RefreshTokenDocument, TokenSinkExt};
+use rotator_core::{
+    AccessTokenDocument, Precondition, RefreshTokenDocument, TokenSink, TokenSinkExt,
+};
 use rotator_sink_file::FileSink;
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
 use tempfile::TempDir;
@@ -105,40 +107,59 @@ impl World {
         std::fs::write(self.config_path(), text).unwrap();
     }
 
+    /// [`World::start`] with `n` users, the standard config with `extra_policy`, and every
+    /// refresh token stored ([`World::bootstrap_all`]).
+    pub async fn bootstrapped(n: usize, extra_policy: &str) -> World {
+        let mut world = World::start(n).await;
+        world.write_config(&world.config_text(extra_policy));
+        world.bootstrap_all().await;
+        world
+    }
+
     /// Stores a refresh token for every user, as `bootstrap` would: created through
     /// `createRefreshToken` with the user's password.
     pub async fn bootstrap_all(&mut self) {
-        let client = AlationClient::new(ClientConfig::new(self.emulator.base_url())).unwrap();
         let sink = self.sink();
-        for (i, user) in self.users.clone().iter().enumerate() {
-            let token = client
-                .create_refresh_token(
-                    &user.username,
-                    &SecretString::from(user.password.clone()),
-                    &format!("int{i}"),
-                )
-                .await
-                .expect("createRefreshToken");
-            self.secrets
-                .push(token.refresh_token.expose_secret().to_owned());
-            let document = RefreshTokenDocument {
-                refresh_token: token.refresh_token,
-                user_id: token.user_id,
-                name: token.name,
-                token_expires_at: token.token_expires_at,
-                created_at: token.created_at,
-                integration: format!("int{i}"),
-                last_regenerated_at: None,
-            };
-            sink.write_as(
-                &format!("state/int{i}"),
-                &document,
-                Precondition::Absent,
-                false,
+        for i in 0..self.users.len() {
+            let name = format!("int{i}");
+            self.bootstrap_into(i, &sink, &format!("state/int{i}"), &name)
+                .await;
+        }
+    }
+
+    /// Creates a refresh token named `token_name` for user `i` with its password and stores
+    /// it at `key` of `sink`.
+    pub async fn bootstrap_into(
+        &mut self,
+        i: usize,
+        sink: &dyn TokenSink,
+        key: &str,
+        token_name: &str,
+    ) {
+        let client = AlationClient::new(ClientConfig::new(self.emulator.base_url())).unwrap();
+        let user = &self.users[i];
+        let token = client
+            .create_refresh_token(
+                &user.username,
+                &SecretString::from(user.password.clone()),
+                token_name,
             )
             .await
+            .expect("createRefreshToken");
+        self.secrets
+            .push(token.refresh_token.expose_secret().to_owned());
+        let document = RefreshTokenDocument {
+            refresh_token: token.refresh_token,
+            user_id: token.user_id,
+            name: token.name,
+            token_expires_at: token.token_expires_at,
+            created_at: token.created_at,
+            integration: format!("int{i}"),
+            last_regenerated_at: None,
+        };
+        sink.write_as(key, &document, Precondition::Absent, false)
+            .await
             .expect("store the refresh token");
-        }
     }
 
     /// Runs the binary with the world's config and extra environment; records every access

@@ -41,6 +41,17 @@ async fn bootstrap_with_token(world: &mut World, i: usize, token: &str, extra: &
         .await
 }
 
+/// One integration, bootstrapped with its password (which is returned), and the standard
+/// config.
+async fn bootstrapped_with_password() -> (World, String) {
+    let mut world = World::start(1).await;
+    world.write_config(&world.config_text(""));
+    let password = world.users[0].password.clone();
+    let first = bootstrap_with_password(&mut world, 0, &password, &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    (world, password)
+}
+
 fn state_path(world: &World, i: usize) -> std::path::PathBuf {
     world.store_dir().join(format!("state/int{i}.json"))
 }
@@ -131,11 +142,7 @@ async fn bootstrap_with_a_pasted_token_validates_it_then_run_uses_it() {
 
 #[tokio::test]
 async fn bootstrap_over_an_active_token_is_refused_without_force() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    let password = world.users[0].password.clone();
-    let first = bootstrap_with_password(&mut world, 0, &password, &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, password) = bootstrapped_with_password().await;
     let before = world.refresh_file(0);
     let created = world.emulator.calls("createRefreshToken");
 
@@ -173,11 +180,7 @@ async fn bootstrap_over_an_active_token_is_refused_without_force() {
 
 #[tokio::test]
 async fn bootstrap_with_force_replaces_an_active_token() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    let password = world.users[0].password.clone();
-    let first = bootstrap_with_password(&mut world, 0, &password, &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, _) = bootstrapped_with_password().await;
     let old = world.refresh(0).await.unwrap().refresh_token;
     world.add_secret(old.expose_secret());
 
@@ -205,11 +208,7 @@ async fn bootstrap_with_force_replaces_an_active_token() {
 /// is still active at that moment.
 #[tokio::test]
 async fn bootstrap_with_force_and_a_password_replaces_an_active_token() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    let password = world.users[0].password.clone();
-    let first = bootstrap_with_password(&mut world, 0, &password, &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, password) = bootstrapped_with_password().await;
     let old = world.refresh(0).await.unwrap().refresh_token;
     world.add_secret(old.expose_secret());
 
@@ -228,11 +227,7 @@ async fn bootstrap_with_force_and_a_password_replaces_an_active_token() {
 
 #[tokio::test]
 async fn bootstrap_with_force_and_another_token_name_replaces_an_active_token() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    let password = world.users[0].password.clone();
-    let first = bootstrap_with_password(&mut world, 0, &password, &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, password) = bootstrapped_with_password().await;
     let old = world.refresh(0).await.unwrap().refresh_token;
     world.add_secret(old.expose_secret());
 
@@ -313,17 +308,23 @@ async fn a_pasted_token_of_another_user_is_refused_and_nothing_is_stored() {
 /// tokens live ten minutes.
 const REGEN_POLICY: &str = "access_renew_before = \"2m\"\nrefresh_renew_before = \"20m\"";
 
-#[tokio::test]
-async fn regeneration_happens_past_the_threshold_and_the_old_refresh_token_dies() {
+/// One bootstrapped integration with those lifetimes under [`REGEN_POLICY`], after a
+/// first successful run (returned).
+async fn regen_world() -> (World, Run) {
     let mut world = World::start(1).await;
     world
         .emulator
         .set_lifetimes(Duration::from_secs(10 * 60), Duration::from_secs(60 * 60));
     world.write_config(&world.config_text(REGEN_POLICY));
     world.bootstrap_all().await;
-
     let first = world.run(&["run"], &[]).await;
     assert_eq!(first.code, 0, "{}", first.all());
+    (world, first)
+}
+
+#[tokio::test]
+async fn regeneration_happens_past_the_threshold_and_the_old_refresh_token_dies() {
+    let (mut world, first) = regen_world().await;
     assert!(
         !first.stdout.contains("refresh token regenerated"),
         "{}",
@@ -433,14 +434,7 @@ async fn regeneration_while_the_access_token_is_fresh_leaves_a_working_access_to
 
 #[tokio::test]
 async fn a_revoked_refresh_token_needs_bootstrap_until_one_is_stored() {
-    let mut world = World::start(1).await;
-    world
-        .emulator
-        .set_lifetimes(Duration::from_secs(10 * 60), Duration::from_secs(60 * 60));
-    world.write_config(&world.config_text(REGEN_POLICY));
-    world.bootstrap_all().await;
-    let first = world.run(&["run"], &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, _) = regen_world().await;
     world.emulator.revoke_refresh_tokens(world.users[0].id);
     let before = world.refresh_file(0);
 
@@ -483,14 +477,7 @@ async fn a_revoked_refresh_token_needs_bootstrap_until_one_is_stored() {
 /// asking anyone.
 #[tokio::test]
 async fn status_says_needs_bootstrap_once_the_stored_refresh_token_has_expired() {
-    let mut world = World::start(1).await;
-    world
-        .emulator
-        .set_lifetimes(Duration::from_secs(10 * 60), Duration::from_secs(60 * 60));
-    world.write_config(&world.config_text(REGEN_POLICY));
-    world.bootstrap_all().await;
-    let first = world.run(&["run"], &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, _) = regen_world().await;
 
     world.advance(Duration::from_secs(61 * 60));
     let (status, line) = status_line(&mut world, 0).await;
@@ -507,9 +494,7 @@ async fn status_says_needs_bootstrap_once_the_stored_refresh_token_has_expired()
 
 #[tokio::test]
 async fn validate_notices_an_admins_revocation_before_expiry_and_rotates() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text("validate = true"));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(1, "validate = true").await;
     let first = world.run(&["run"], &[]).await;
     assert_eq!(first.code, 0, "{}", first.all());
     let validations = world.emulator.calls("validateAPIAccessToken");
@@ -535,9 +520,7 @@ async fn validate_notices_an_admins_revocation_before_expiry_and_rotates() {
 
 #[tokio::test]
 async fn revoke_kills_the_old_access_token_and_delivers_a_fresh_one() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
     let first = world.run(&["run"], &[]).await;
     assert_eq!(first.code, 0, "{}", first.all());
     let (old, old_version) = world.access(0).await.unwrap();
@@ -575,14 +558,7 @@ async fn revoke_kills_the_old_access_token_and_delivers_a_fresh_one() {
 /// arrives). The regenerated token must land in escrow and the next run must store it.
 #[tokio::test]
 async fn a_regenerated_token_waits_in_escrow_while_the_state_store_is_down() {
-    let mut world = World::start(1).await;
-    world
-        .emulator
-        .set_lifetimes(Duration::from_secs(10 * 60), Duration::from_secs(60 * 60));
-    world.write_config(&world.config_text(REGEN_POLICY));
-    world.bootstrap_all().await;
-    let first = world.run(&["run"], &[]).await;
-    assert_eq!(first.code, 0, "{}", first.all());
+    let (mut world, _) = regen_world().await;
     let old = world.refresh(0).await.unwrap().refresh_token;
 
     world.advance(Duration::from_secs(45 * 60));
@@ -680,9 +656,7 @@ fn has_field_value(value: &serde_json::Value, wanted: &str) -> bool {
 /// parser keeps only one of two duplicate keys).
 #[tokio::test]
 async fn json_logs_of_a_failure_name_the_integration_in_a_field() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
     world.emulator.revoke_refresh_tokens(world.users[1].id);
 
     let run = world.run(&["run", "--log-format", "json"], &[]).await;

@@ -84,9 +84,7 @@ async fn first_run_rotates_second_writes_nothing_and_expiry_brings_rotation_back
 
 #[tokio::test]
 async fn injected_503s_and_429s_are_retried_and_succeed() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
     let (u0, u1) = (world.users[0].id, world.users[1].id);
     world.emulator.inject(
         Fault::new(FaultKind::Status(503))
@@ -119,9 +117,7 @@ async fn injected_503s_and_429s_are_retried_and_succeed() {
 
 #[tokio::test]
 async fn a_persistent_500_fails_one_integration_and_the_others_still_rotate() {
-    let mut world = World::start(3).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(3, "").await;
     let broken = world.users[1].id;
     world.emulator.inject(
         Fault::new(FaultKind::Status(500))
@@ -149,9 +145,7 @@ async fn a_persistent_500_fails_one_integration_and_the_others_still_rotate() {
 
 #[tokio::test]
 async fn a_revoked_refresh_token_says_so_and_leaves_the_state_untouched() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(1, "").await;
     let before = world.refresh_file(0);
     world.emulator.revoke_refresh_tokens(world.users[0].id);
 
@@ -177,9 +171,7 @@ async fn a_revoked_refresh_token_says_so_and_leaves_the_state_untouched() {
 
 #[tokio::test]
 async fn an_html_answer_gets_a_plain_message() {
-    let mut world = World::start(1).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(1, "").await;
     world
         .emulator
         .inject(Fault::new(FaultKind::Html { status: 200 }).on("createAPIAccessToken"));
@@ -201,9 +193,7 @@ async fn an_html_answer_gets_a_plain_message() {
 
 #[tokio::test]
 async fn dry_run_mints_nothing_and_writes_nothing() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
     let calls_before = world.emulator.calls("createAPIAccessToken")
         + world.emulator.calls("validateRefreshToken")
         + world.emulator.calls("regenRefreshToken");
@@ -224,9 +214,7 @@ async fn dry_run_mints_nothing_and_writes_nothing() {
 
 #[tokio::test]
 async fn only_and_force_select_what_is_rotated() {
-    let mut world = World::start(2).await;
-    world.write_config(&world.config_text(""));
-    world.bootstrap_all().await;
+    let mut world = World::bootstrapped(2, "").await;
 
     let run = world.run(&["run", "--only", "int1"], &[]).await;
     assert_eq!(run.code, 0, "{}", run.all());

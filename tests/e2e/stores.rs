@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use alation_emulator::{Fault, FaultKind};
 use aws_sdk_secretsmanager::Client as SecretsClient;
-use rotator_alation::{AlationClient, ClientConfig, ExposeSecret, SecretString};
-use rotator_core::{
-    AccessTokenDocument, Precondition, RefreshTokenDocument, TokenSink, TokenSinkExt,
-};
+use rotator_alation::ExposeSecret;
+use rotator_core::{AccessTokenDocument, TokenSink, TokenSinkExt};
 use rotator_sink_aws::AwsSink;
 use rotator_sink_vault::{AuthConfig, VaultSink};
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
@@ -47,31 +45,8 @@ fn root_sink(bao: &OpenBao, dir: &Path) -> Arc<VaultSink> {
 
 /// Creates a refresh token for user `i` with its password and stores it at `key`.
 async fn bootstrap_into(world: &mut World, i: usize, sink: &dyn TokenSink, key: &str) {
-    let client = AlationClient::new(ClientConfig::new(world.emulator.base_url())).unwrap();
-    let user = world.users[i].clone();
-    let token = client
-        .create_refresh_token(
-            &user.username,
-            &SecretString::from(user.password),
-            &format!("int{i}-{}", unique_suffix()),
-        )
-        .await
-        .expect("createRefreshToken");
-    world
-        .secrets
-        .push(token.refresh_token.expose_secret().to_owned());
-    let document = RefreshTokenDocument {
-        refresh_token: token.refresh_token,
-        user_id: token.user_id,
-        name: token.name,
-        token_expires_at: token.token_expires_at,
-        created_at: token.created_at,
-        integration: format!("int{i}"),
-        last_regenerated_at: None,
-    };
-    sink.write_as(key, &document, Precondition::Absent, false)
-        .await
-        .expect("store the refresh token");
+    let name = format!("int{i}-{}", unique_suffix());
+    world.bootstrap_into(i, sink, key, &name).await;
 }
 
 /// Reads the access token at `key`, records it as a secret and checks `run` did not print it.
