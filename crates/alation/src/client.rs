@@ -407,8 +407,7 @@ fn classify(
     }
     // regenRefreshToken is missing from some Alation versions, whatever page they answer
     // with; elsewhere an HTML 404 means a wrong base_url and is reported as such.
-    if matches!(status, 404 | 405) && (endpoint == "regenRefreshToken" || !is_html(headers, body))
-    {
+    if matches!(status, 404 | 405) && (endpoint == "regenRefreshToken" || !is_html(headers, body)) {
         return Err(Failure::Final(AlationError::NotSupported {
             endpoint,
             status,
