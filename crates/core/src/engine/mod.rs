@@ -143,12 +143,7 @@ impl Engine {
 
     /// One pass over a single integration.
     pub async fn run_one(&self, integration: &Integration, options: RunOptions) -> Report {
-        let mut run = Run {
-            engine: self,
-            integration,
-            options,
-            report: Report::new(&integration.name),
-        };
+        let mut run = Run::new(self, integration, options);
         let outcome = run.execute().await;
         run.report.outcome = outcome;
         match &run.report.outcome {
@@ -200,7 +195,16 @@ struct Run<'a> {
     report: Report,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(engine: &'a Engine, integration: &'a Integration, options: RunOptions) -> Self {
+        Self {
+            engine,
+            integration,
+            options,
+            report: Report::new(&integration.name),
+        }
+    }
+
     fn now(&self) -> Timestamp {
         self.engine.clock.now()
     }
@@ -917,12 +921,7 @@ impl Engine {
                 actual: token.user_id,
             });
         }
-        let run = Run {
-            engine: self,
-            integration,
-            options: RunOptions::default(),
-            report: Report::new(&integration.name),
-        };
+        let run = Run::new(self, integration, RunOptions::default());
         let location = &integration.refresh_token;
         let document = run.refresh_document(token, None);
         run.write_with_retry(location, &document, precondition)
@@ -933,12 +932,7 @@ impl Engine {
     /// Incident response: revokes every access token minted from the integration's refresh
     /// token, then mints a fresh one and pushes it to every destination.
     pub async fn revoke(&self, integration: &Integration) -> Report {
-        let mut run = Run {
-            engine: self,
-            integration,
-            options: RunOptions::default(),
-            report: Report::new(&integration.name),
-        };
+        let mut run = Run::new(self, integration, RunOptions::default());
         let revoked = async {
             let refresh = run.read_refresh().await?;
             self.client
