@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rotator_alation::ExposeSecret;
+
 use crate::harness::{outcomes, Run, World};
 
 const INTEGRATIONS: usize = 20;
@@ -206,4 +208,54 @@ async fn two_runners_at_once_corrupt_nothing_and_lose_nothing() {
     for i in 0..INTEGRATIONS {
         world.health(i, &[]).await.unwrap();
     }
+}
+
+/// Runner A reads the stored token's version, then waits on Alation while runner B rotates
+/// the same integration to the end. A's compare-and-set write then fails; A must re-read, find B's
+/// fresh token and keep it, not overwrite it.
+#[tokio::test]
+async fn the_loser_of_a_write_race_keeps_the_winners_token() {
+    let mut world = World::bootstrapped(1, "").await;
+    let first = world.run(&["run"], &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    let mints_before = world.emulator.calls("createAPIAccessToken");
+    world.emulator.inject(
+        alation_emulator::Fault::new(alation_emulator::FaultKind::Latency(Duration::from_secs(2)))
+            .on("createAPIAccessToken")
+            .times(1),
+    );
+    let slow = world.spawn(&["run", "--force"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while world.emulator.calls("createAPIAccessToken") == mints_before {
+        assert!(
+            Instant::now() < deadline,
+            "runner A never asked for a token"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let fast = world.run(&["run", "--force"], &[]).await;
+    assert_eq!(fast.code, 0, "{}", fast.all());
+    assert_eq!(outcomes(&fast), [("int0".to_owned(), "rotated".to_owned())]);
+    let (winner, winner_version) = world.access(0).await.expect("runner B wrote");
+
+    let slow = slow.wait(Duration::from_secs(30)).await;
+    world.check_output(&slow).await;
+    assert_eq!(slow.code, 0, "{}", slow.all());
+    assert!(
+        slow.stderr
+            .contains("another runner wrote a fresh token first; keeping it"),
+        "{}",
+        slow.stderr
+    );
+    let (stored, version) = world.access(0).await.unwrap();
+    assert_eq!(
+        version, winner_version,
+        "the loser must not write over the winner"
+    );
+    assert_eq!(
+        stored.api_access_token.expose_secret(),
+        winner.api_access_token.expose_secret()
+    );
+    assert!(world.api_accepts(&stored.api_access_token).await);
 }
