@@ -156,3 +156,61 @@ async fn a_missing_config_file_says_how_to_point_at_one() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn an_invalid_aws_secret_name_is_refused_when_the_config_is_checked() {
+    refused(
+        |c| {
+            c.replace(
+                "[stores.local]",
+                "[stores.aws]\ntype = \"aws_secrets_manager\"\nregion = \"eu-west-1\"\n\n[stores.local]",
+            )
+            .replace(
+                "access_token = { store = \"local\", key = \"alation/int1\" }",
+                "access_token = { store = \"aws\", key = \"alation/int1 prod\" }",
+            )
+        },
+        &[
+            "integrations[1].access_token[0].key",
+            "may only contain ASCII letters, digits and /_+=.@-",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_vault_setting_names_the_store_and_the_key() {
+    refused(
+        |c| {
+            c.replace(
+                "[stores.local]",
+                "[stores.vault]\ntype = \"vault\"\naddress = \"https://vault.example.com:8200\"\n\
+                 kv_version = 3\nauth = { method = \"token\", token_env = \"VAULT_TOKEN\" }\n\n\
+                 [stores.local]",
+            )
+        },
+        &["stores.vault", "kv_version", "expected 1 or 2"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_inline_vault_token_is_refused_without_echoing_it() {
+    let stderr = refused(
+        |c| {
+            c.replace(
+                "[stores.local]",
+                "[stores.vault]\ntype = \"vault\"\naddress = \"https://vault.example.com:8200\"\n\
+                 auth = { method = \"token\", token = \"hvs.inline-vault-secret\" }\n\n\
+                 [stores.local]",
+            )
+        },
+        &[
+            "stores.vault.auth.token",
+            "secrets never stand in the configuration file",
+            "token_env",
+        ],
+    )
+    .await;
+    assert!(!stderr.contains("hvs.inline-vault-secret"), "{stderr}");
+}
