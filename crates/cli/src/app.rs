@@ -111,19 +111,24 @@ fn select(all: &[Integration], only: &[String]) -> Result<Vec<Integration>, Usag
         return Ok(all.to_vec());
     }
     for name in only {
-        if !all.iter().any(|i| &i.name == name) {
-            let known: Vec<_> = all.iter().map(|i| i.name.as_str()).collect();
-            return Err(UsageError(anyhow::anyhow!(
-                "no integration is named {name:?}; configured: {}",
-                known.join(", ")
-            )));
-        }
+        find(all, name)?;
     }
     Ok(all
         .iter()
         .filter(|i| only.contains(&i.name))
         .cloned()
         .collect())
+}
+
+/// The integration named `name`; a usage error listing the configured names otherwise.
+pub fn find<'a>(all: &'a [Integration], name: &str) -> Result<&'a Integration, UsageError> {
+    all.iter().find(|i| i.name == name).ok_or_else(|| {
+        let known: Vec<_> = all.iter().map(|i| i.name.as_str()).collect();
+        UsageError(anyhow::anyhow!(
+            "no integration is named {name:?}; configured: {}",
+            known.join(", ")
+        ))
+    })
 }
 
 /// Finds and loads the configuration: `--config`, else `$ALATION_ROTATOR_CONFIG` (both in

@@ -4,27 +4,12 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context as _;
 use rotator_alation::SecretString;
-use rotator_core::engine::Integration;
 use rotator_core::Precondition;
 
-use crate::app::{Setup, UsageError, EXIT_FAILED, EXIT_OK};
+use crate::app::{find, Setup, UsageError, EXIT_FAILED, EXIT_OK};
 use crate::cli::BootstrapArgs;
 use crate::config::Config;
 use crate::output;
-
-fn find<'a>(setup: &'a Setup, name: &str) -> Result<&'a Integration, UsageError> {
-    setup
-        .integrations
-        .iter()
-        .find(|i| i.name == name)
-        .ok_or_else(|| {
-            let known: Vec<_> = setup.integrations.iter().map(|i| i.name.as_str()).collect();
-            UsageError(anyhow::anyhow!(
-                "no integration is named {name:?}; configured: {}",
-                known.join(", ")
-            ))
-        })
-}
 
 /// Reads one line of standard input as a secret; the line is never echoed or logged.
 fn secret_from_stdin(what: &str) -> anyhow::Result<SecretString> {
@@ -59,7 +44,7 @@ fn password(args: &BootstrapArgs) -> anyhow::Result<SecretString> {
 /// `bootstrap NAME`.
 pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<u8> {
     let setup = Setup::build(config).await?;
-    let integration = find(&setup, &args.name)?;
+    let integration = find(&setup.integrations, &args.name)?;
     let engine = &setup.engine;
     // Read secrets before contacting anything, so a bad invocation fails fast.
     let pasted = if args.refresh_token_stdin {
@@ -139,7 +124,7 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
 /// `revoke NAME`.
 pub async fn revoke(config: &Config, name: &str) -> anyhow::Result<u8> {
     let setup = Setup::build(config).await?;
-    let integration = find(&setup, name)?;
+    let integration = find(&setup.integrations, name)?;
     let report = setup.engine.revoke(integration).await;
     let failed = report.is_failure();
     output::print_run(std::slice::from_ref(&report));
