@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod policy;
 pub mod sink;
+pub mod source;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use document::{AccessTokenDocument, Document, DocumentError, RefreshTokenDocument};
@@ -22,4 +23,8 @@ pub use policy::{Policy, RenewBefore};
 pub use sink::{
     Capabilities, Precondition, Stored, TokenSink, TokenSinkExt, Version, WriteOptions,
     MANAGED_BY_KEY, MANAGED_BY_VALUE,
+};
+pub use source::{
+    Credential, CredentialKind, CredentialStatus, IssuedToken, KeepRaw, RefreshGrant,
+    SourceCapabilities, SourceError, TokenSource,
 };
