@@ -8,14 +8,18 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod memory;
 pub mod policy;
 pub mod sink;
 pub mod source;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ConfigError;
+pub use memory::MemorySink;
 pub use document::{AccessTokenDocument, Document, DocumentError, RefreshTokenDocument};
 pub use engine::Failure;
 pub use error::SinkError;
