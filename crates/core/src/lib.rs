@@ -19,10 +19,13 @@ pub mod source;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
-pub use memory::MemorySink;
-pub use document::{AccessTokenDocument, Document, DocumentError, RefreshTokenDocument};
+pub use document::{
+    AccessTokenDocument, Degradation, Document, DocumentError, OAuthClientDocument,
+    RefreshTokenDocument, RefreshTokenSlot, RegenerationIntent, Slot, TokenDocument,
+};
 pub use engine::Failure;
 pub use error::SinkError;
+pub use memory::MemorySink;
 pub use policy::{Policy, RenewBefore};
 pub use sink::{
     Capabilities, Precondition, Stored, TokenSink, TokenSinkExt, Version, WriteOptions,

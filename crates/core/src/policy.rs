@@ -99,6 +99,11 @@ pub struct Policy {
     pub refresh_renew_before: RenewBefore,
     /// Ask Alation whether stored access tokens are still active before calling them fresh.
     pub validate: bool,
+    /// Keep a second (standby) refresh token to mint from when the primary is lost.
+    pub standby: bool,
+    /// The shortest time between two regenerations of one refresh token, whatever
+    /// `refresh_renew_before` says.
+    pub min_regenerate_interval: Duration,
 }
 
 impl Default for Policy {
@@ -107,6 +112,8 @@ impl Default for Policy {
             access_renew_before: RenewBefore::Duration(Duration::from_secs(8 * 3600)),
             refresh_renew_before: RenewBefore::Duration(Duration::from_secs(14 * 86400)),
             validate: false,
+            standby: false,
+            min_regenerate_interval: Duration::from_secs(3600),
         }
     }
 }

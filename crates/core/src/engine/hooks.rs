@@ -1,30 +1,68 @@
-//! Named points in a rotation where crash-safety tests stop the real binary.
+//! Named points in a rotation that an observer can see the engine pass.
 //!
-//! In debug builds (what `cargo test` builds), when `ALATION_ROTATOR_TEST_PAUSE_AT` names a
-//! point (a comma-separated list is allowed), the process prints
-//! `test-hook: paused at POINT` to standard error and waits there forever, so a test can kill
-//! it with SIGKILL at exactly that point. Release builds compile this to nothing.
+//! Production code installs [`NoHooks`]. Crash-safety tests install hooks that stop the
+//! process at a point, so a test can kill it with SIGKILL exactly there; that hook lives
+//! with the binary's test support, not here.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
 
 /// The points, in the order a rotation passes them.
-pub const POINTS: &[&str] = &[
-    "before-regen",
-    "after-regen",
-    "after-escrow",
-    "after-persist-refresh",
-    "after-mint",
-    "after-first-write",
-];
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Checkpoint {
+    /// The intent record is written; the regeneration request is about to be sent.
+    BeforeRegen,
+    /// Alation answered the regeneration; the raw answer is in escrow, the parsed token not
+    /// yet.
+    AfterRegen,
+    /// The parsed token is in escrow, not yet in its state location.
+    AfterEscrow,
+    /// The regenerated token is in its state location.
+    AfterPersistRefresh,
+    /// A new access token is minted, not yet written anywhere.
+    AfterMint,
+    /// The access token is written to the first destination.
+    AfterFirstWrite,
+}
 
-/// Pauses here if a test asked for it.
-pub(super) async fn checkpoint(point: &'static str) {
-    debug_assert!(POINTS.contains(&point), "unknown hook point {point}");
-    #[cfg(debug_assertions)]
-    if std::env::var("ALATION_ROTATOR_TEST_PAUSE_AT")
-        .is_ok_and(|points| points.split(',').any(|p| p.trim() == point))
-    {
-        eprintln!("test-hook: paused at {point}");
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+impl Checkpoint {
+    /// Every point, in order.
+    pub const ALL: [Checkpoint; 6] = [
+        Checkpoint::BeforeRegen,
+        Checkpoint::AfterRegen,
+        Checkpoint::AfterEscrow,
+        Checkpoint::AfterPersistRefresh,
+        Checkpoint::AfterMint,
+        Checkpoint::AfterFirstWrite,
+    ];
+
+    /// The point's name, e.g. `after-regen`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::BeforeRegen => "before-regen",
+            Checkpoint::AfterRegen => "after-regen",
+            Checkpoint::AfterEscrow => "after-escrow",
+            Checkpoint::AfterPersistRefresh => "after-persist-refresh",
+            Checkpoint::AfterMint => "after-mint",
+            Checkpoint::AfterFirstWrite => "after-first-write",
         }
     }
+}
+
+/// Sees the engine pass each [`Checkpoint`].
+#[async_trait]
+pub trait Hooks: Send + Sync + Debug {
+    /// Called as the engine passes `point`; the engine waits for it to return.
+    async fn reached(&self, point: Checkpoint);
+}
+
+/// Hooks that do nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+#[async_trait]
+impl Hooks for NoHooks {
+    async fn reached(&self, _point: Checkpoint) {}
 }
