@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod memory;
 pub mod policy;
+pub mod shard;
 pub mod sink;
 pub mod source;
 
@@ -27,6 +28,7 @@ pub use engine::Failure;
 pub use error::SinkError;
 pub use memory::MemorySink;
 pub use policy::{Policy, RenewBefore};
+pub use shard::Shard;
 pub use sink::{
     Capabilities, Precondition, Stored, TokenSink, TokenSinkExt, Version, WriteOptions,
     MANAGED_BY_KEY, MANAGED_BY_VALUE,
