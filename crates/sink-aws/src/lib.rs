@@ -66,12 +66,16 @@
 
 mod config;
 mod errors;
+mod limit;
+mod response_cap;
 mod sink;
+mod version_id;
 
 pub use config::{
-    validate_key, Config, ConfigError, DEFAULT_DESCRIPTION, DEFAULT_ROLE_SESSION_NAME,
-    MAX_USER_TAGS,
+    validate_key, Config, DEFAULT_DESCRIPTION, DEFAULT_MAX_WRITES_PER_SECOND,
+    DEFAULT_ROLE_SESSION_NAME, MAX_USER_TAGS,
 };
+pub use response_cap::MAX_RESPONSE_BYTES;
 pub use sink::{AwsSink, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 /// The AWS configuration types [`AwsSink::with_sdk_config`] takes, re-exported so that callers
