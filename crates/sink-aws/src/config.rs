@@ -79,9 +79,11 @@ pub struct Config {
     /// Most calls per second this process makes in each of Secrets Manager's write quotas
     /// (`PutSecretValue`, `UpdateSecretVersionStage` and `UpdateSecret` share one;
     /// `TagResource` has another; `CreateSecret` a third), per region and `role_arn`, over
-    /// every store of the process. AWS allows 50 per second per account and region for all
-    /// applications together, and cannot raise it; the default leaves the rest to them.
-    /// 1 to 1000 (more than 50 only makes sense against a test server). Default: 20.
+    /// every store of the process (the lowest setting among them wins). Kept over windows of
+    /// 1.1 s, so that uneven network delays cannot put more than this into one second at AWS.
+    /// AWS allows 50 per second per account and region for all applications together, and
+    /// will not raise it; the default leaves the rest to them. 1 to 1000 (more than 50 only
+    /// makes sense against a test server). Default: 20.
     #[serde(default = "default_max_writes_per_second")]
     pub max_writes_per_second: u32,
     /// Allow a plain `http://` `endpoint_url` or `sts_endpoint_url` on a host that is not

@@ -22,15 +22,18 @@ pub(crate) enum Bucket {
     Create,
 }
 
-/// The window every quota is counted over.
-const WINDOW: Duration = Duration::from_secs(1);
+/// The window the limit is kept over: AWS counts calls per second, and the 100 ms more
+/// leave room for the time a call takes to reach AWS, which is not the same for every call.
+/// Without it, a call held back to the next second could arrive sooner after the first call
+/// of its window than a slower one before it did, and AWS would count both in one second.
+pub(crate) const WINDOW: Duration = Duration::from_millis(1100);
 
-/// At most `rate` calls in any window of one second.
+/// At most `rate` calls in any window of [`WINDOW`].
 ///
 /// Each caller reserves a time slot and sleeps until it. The slots are kept in order and
-/// every slot is at least one second after the slot `rate` places before it, so no window of
-/// one second holds more than `rate` of them. A slot is kept even when its caller gives up
-/// (a timeout), which can only make the limit stricter.
+/// every slot is at least one window after the slot `rate` places before it, so no window
+/// holds more than `rate` of them. A slot is kept even when its caller gives up (a timeout),
+/// which can only make the limit stricter.
 #[derive(Debug)]
 pub(crate) struct RateLimit {
     state: Mutex<Slots>,
@@ -139,7 +142,7 @@ impl Limits {
 mod tests {
     use super::*;
 
-    /// The most slots in any window of one second.
+    /// The most slots in any window.
     fn busiest_window(slots: &[Instant]) -> usize {
         slots
             .iter()
@@ -154,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_gets_rate_slots_per_second_and_no_more() {
+    fn a_burst_gets_rate_slots_per_window_and_no_more() {
         let mut slots = Slots {
             rate: 20,
             taken: VecDeque::new(),
@@ -162,7 +165,7 @@ mod tests {
         let start = Instant::now();
         let reserved: Vec<Instant> = (0..100).map(|_| slots.reserve(start)).collect();
         assert_eq!(busiest_window(&reserved), 20);
-        // The first 20 go at once, then 20 more each second: the 100th waits 4 seconds.
+        // The first 20 go at once, then 20 more each window: the 100th waits 4 windows.
         assert_eq!(reserved[19], start);
         assert_eq!(reserved[20], start + WINDOW);
         assert_eq!(reserved[99], start + 4 * WINDOW);

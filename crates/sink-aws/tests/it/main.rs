@@ -6,6 +6,7 @@ mod calls;
 mod conformance;
 mod hardening;
 mod proxy;
+mod rate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

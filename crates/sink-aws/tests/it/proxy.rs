@@ -95,7 +95,9 @@ async fn serve(
     seen: Arc<Mutex<Vec<Seen>>>,
     faults: Arc<Mutex<Vec<(&'static str, Fault)>>>,
 ) -> std::io::Result<()> {
-    let mut server = TcpStream::connect(upstream).await?;
+    // Connected on the first request that goes through, so that a call's arrival time is
+    // taken before any work of the proxy's own.
+    let mut server: Option<TcpStream> = None;
     loop {
         let Some(request) = read_message(&mut client).await? else {
             return Ok(());
@@ -177,8 +179,12 @@ async fn serve(
             }
             _ => {}
         }
+        let server = match &mut server {
+            Some(server) => server,
+            None => server.insert(TcpStream::connect(upstream).await?),
+        };
         server.write_all(&request).await?;
-        let Some(response) = read_message(&mut server).await? else {
+        let Some(response) = read_message(server).await? else {
             return Ok(());
         };
         if matches!(fault, Some(Fault::DropResponse(_))) {
