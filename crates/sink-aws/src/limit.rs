@@ -97,6 +97,9 @@ impl RateLimit {
     }
 }
 
+/// Whose quotas a limit stands for: the region and the assumed role, if any.
+type Identity = (String, Option<String>);
+
 /// The limits of one account and region: one per [`Bucket`].
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -119,7 +122,7 @@ impl Limits {
     /// quotas per calling account and region). A store that asks for a lower rate lowers it
     /// for every store sharing the limits: the most polite setting wins.
     pub(crate) fn shared(region: &str, role_arn: Option<&str>, rate: u32) -> Limits {
-        static SHARED: OnceLock<Mutex<HashMap<(String, Option<String>), Limits>>> = OnceLock::new();
+        static SHARED: OnceLock<Mutex<HashMap<Identity, Limits>>> = OnceLock::new();
         let mut shared = SHARED
             .get_or_init(Default::default)
             .lock()
