@@ -65,7 +65,8 @@ pub struct Config {
     /// At most 45; keys must not start with `aws:`. Default: none.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Longest time one API call may take, retries included (humantime, e.g. `"30s"`).
+    /// Longest time one API call may take, retries and their backoff included (humantime,
+    /// e.g. `"30s"`). Time spent waiting for `max_writes_per_second` does not count.
     /// Default: `"30s"`.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,

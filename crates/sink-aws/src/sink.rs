@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
@@ -90,6 +90,14 @@ enum KnownState {
     Described(SecretState),
 }
 
+/// Why an attempt of a call failed.
+enum Failed<E> {
+    /// The SDK's error: AWS's answer, or why there was none.
+    Sdk(Box<SdkError<E, HttpResponse>>),
+    /// The store's `timeout` passed.
+    TimedOut,
+}
+
 /// How a create ended when it did not fail.
 enum Created {
     Created(Version),
@@ -149,9 +157,9 @@ impl AwsSink {
             // Retries are the sink's own (`AwsSink::send`): the request token must stay the
             // same across them, and each attempt of a write must pass the rate limit.
             .retry_config(RetryConfig::disabled())
+            // The store's `timeout` is applied around all attempts (`AwsSink::send`).
             .timeout_config(
                 TimeoutConfig::builder()
-                    .operation_attempt_timeout(config.timeout)
                     .connect_timeout(config.connect_timeout)
                     .build(),
             )
@@ -238,33 +246,49 @@ impl AwsSink {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
         let call = self.call(action, key);
+        // `timeout` is for AWS, not for our own queue: time spent waiting for the write
+        // limit moves the deadline.
+        let deadline = Mutex::new(Instant::now() + self.config.timeout);
         let attempt = || async {
             if let Some(bucket) = bucket {
+                let queued = Instant::now();
                 self.limits.of(bucket).acquire().await;
+                *deadline.lock().unwrap_or_else(|e| e.into_inner()) += queued.elapsed();
             }
-            request().await
+            let deadline = *deadline.lock().unwrap_or_else(|e| e.into_inner());
+            match tokio::time::timeout_at(deadline.into(), request()).await {
+                Ok(result) => result.map_err(|error| Failed::Sdk(Box::new(error))),
+                Err(_) => Err(Failed::TimedOut),
+            }
         };
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(5))
             .with_max_times(self.config.max_attempts.saturating_sub(1) as usize);
-        let retried = attempt
+        let result = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|error| errors::map(error, &call).is_retryable())
-            .notify(|error, delay| {
-                tracing::debug!(
-                    action,
-                    key,
-                    code = errors::code(error).unwrap_or("none"),
-                    ?delay,
-                    "transient AWS failure; trying again"
-                );
-            });
-        tokio::time::timeout(self.config.timeout, retried)
-            .await
-            .map_err(|_| SinkError::Unavailable {
+            .when(|failed| match failed {
+                Failed::Sdk(error) => errors::map(error, &call).is_retryable(),
+                Failed::TimedOut => false,
+            })
+            .notify(|failed, delay| {
+                if let Failed::Sdk(error) = failed {
+                    tracing::debug!(
+                        action,
+                        key,
+                        code = errors::code(error).unwrap_or("none"),
+                        ?delay,
+                        "transient AWS failure; trying again"
+                    );
+                }
+            })
+            .await;
+        match result {
+            Ok(out) => Ok(Ok(out)),
+            Err(Failed::Sdk(error)) => Ok(Err(*error)),
+            Err(Failed::TimedOut) => Err(SinkError::Unavailable {
                 detail: format!(
                     "{action} on {key:?} at {} did not finish within the store's `timeout` \
                      ({}), retries included; AWS may be slow or unreachable, or raise `timeout`",
@@ -272,7 +296,8 @@ impl AwsSink {
                     humantime_serde::re::humantime::format_duration(self.config.timeout)
                 ),
                 source: None,
-            })
+            }),
+        }
     }
 
     fn remember(&self, key: &str, version: &str, what: KnownState) {

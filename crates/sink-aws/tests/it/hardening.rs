@@ -1,6 +1,9 @@
 //! Edges a careful operator worries about: native rotation, retried writes, throttling,
 //! oversized answers, plain http.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use rotator_core::{Precondition, SinkError, TokenSink, WriteOptions};
 use rotator_sink_aws::{AwsSink, Config, AWSCURRENT, MAX_RESPONSE_BYTES};
 
@@ -252,4 +255,72 @@ async fn plain_http_is_refused_off_loopback() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_call_that_hangs_ends_at_the_timeout_without_retries() {
+    let (sink, proxy) = through(
+        &[("GetSecretValue", Fault::Hang)],
+        Config {
+            timeout: Duration::from_secs(1),
+            ..moto_config()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let err = sink.read(&unique_name("hang")).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not finish within the store's `timeout` (1s)"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "gave up after {took:?}");
+    assert_eq!(proxy.counts().get("GetSecretValue"), Some(&1));
+}
+
+/// Waiting for the write limit is not AWS being slow: it does not count against `timeout`.
+#[tokio::test]
+async fn waiting_for_the_write_limit_is_not_a_timeout() {
+    let sink = Arc::new(
+        sink_with(Config {
+            // A region of its own: the limit is per region, and this one is tiny.
+            region: Some("ca-central-1".into()),
+            max_writes_per_second: 2,
+            timeout: Duration::from_secs(1),
+            ..moto_config()
+        })
+        .await,
+    );
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        let key = unique_name("queued");
+        let version = sink
+            .write(&key, &document("one"), &labelled(Precondition::Absent))
+            .await
+            .unwrap();
+        keys.push((key, version));
+    }
+    let started = std::time::Instant::now();
+    let writes: Vec<_> = keys
+        .into_iter()
+        .map(|(key, version)| {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                sink.write(
+                    &key,
+                    &document("two"),
+                    &labelled(Precondition::Version(version)),
+                )
+                .await
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    // 8 calls at 2 per window of 1.1 s: the last ones waited three windows.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(3300), "{took:?}");
 }

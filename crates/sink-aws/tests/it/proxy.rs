@@ -27,6 +27,8 @@ pub enum Fault {
     HugeBody,
     /// Answer every call with a 2 MiB chunked body, without `Content-Length`.
     HugeChunkedBody,
+    /// Never answer (the connection stays open until the client gives up).
+    Hang,
 }
 
 /// One call that reached the proxy.
@@ -157,6 +159,11 @@ async fn serve(
                     .await?;
                 // The client may hang up once it has seen the length: that is the point.
                 let _ = client.write_all(body.as_bytes()).await;
+                return Ok(());
+            }
+            Some(Fault::Hang) => {
+                let mut rest = Vec::new();
+                let _ = client.read_to_end(&mut rest).await;
                 return Ok(());
             }
             Some(Fault::HugeChunkedBody) => {
