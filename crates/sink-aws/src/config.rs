@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use rotator_core::{SinkError, MANAGED_BY_KEY};
+use rotator_core::{ConfigError, SinkError, MANAGED_BY_KEY};
 use serde::Deserialize;
+use url::{Host, Url};
 
 /// The most user tags a secret may carry: AWS allows 50 per secret, and the rotator adds the
 /// `managed-by` marker and its labels (`integration`, `token-expires-at`).
@@ -64,7 +65,8 @@ pub struct Config {
     /// At most 45; keys must not start with `aws:`. Default: none.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Longest time one API call may take, retries included (humantime, e.g. `"30s"`).
+    /// Longest time one API call may take, retries and their backoff included (humantime,
+    /// e.g. `"30s"`). Time spent waiting for `max_writes_per_second` does not count.
     /// Default: `"30s"`.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
@@ -75,6 +77,22 @@ pub struct Config {
     /// connection errors are retried with jittered exponential backoff), 1 to 10. Default: 3.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Most calls per second this process makes in each of Secrets Manager's write quotas
+    /// (`PutSecretValue`, `UpdateSecretVersionStage` and `UpdateSecret` share one;
+    /// `TagResource` has another; `CreateSecret` a third), per region and `role_arn`, over
+    /// every store of the process (the lowest setting among them wins). Kept over windows of
+    /// 1.1 s, so that uneven network delays cannot put more than this into one second at AWS.
+    /// AWS allows 50 per second per account and region for all applications together, and
+    /// will not raise it; the default leaves the rest to them. 1 to 1000 (more than 50 only
+    /// makes sense against a test server). Default: 20.
+    #[serde(default = "default_max_writes_per_second")]
+    pub max_writes_per_second: u32,
+    /// Allow a plain `http://` `endpoint_url` or `sts_endpoint_url` on a host that is not
+    /// a loopback address. Requests are signed, not encrypted: anyone on the path reads the
+    /// tokens. Only for a test server on another machine. Default: `false` (`http://` only
+    /// to `127.0.0.0/8`, `::1` or `localhost`).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_timeout() -> Duration {
@@ -88,6 +106,13 @@ fn default_connect_timeout() -> Duration {
 fn default_max_attempts() -> u32 {
     3
 }
+
+fn default_max_writes_per_second() -> u32 {
+    DEFAULT_MAX_WRITES_PER_SECOND
+}
+
+/// The `max_writes_per_second` of a store that does not set it.
+pub const DEFAULT_MAX_WRITES_PER_SECOND: u32 = 20;
 
 /// The description set on created secrets when `description` is not configured.
 pub const DEFAULT_DESCRIPTION: &str = "Alation API access token, kept fresh by alation-rotator";
@@ -111,6 +136,8 @@ impl Default for Config {
             timeout: default_timeout(),
             connect_timeout: default_connect_timeout(),
             max_attempts: default_max_attempts(),
+            max_writes_per_second: default_max_writes_per_second(),
+            allow_insecure_http: false,
         }
     }
 }
@@ -135,35 +162,9 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("max_writes_per_second", &self.max_writes_per_second)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
-    }
-}
-
-/// A setting of an AWS store that cannot work. Names the setting and what is expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{field}`: {problem}")]
-pub struct ConfigError {
-    /// The setting, as written in the configuration file.
-    pub field: &'static str,
-    /// What is wrong and what is expected instead.
-    pub problem: String,
-}
-
-impl ConfigError {
-    fn new(field: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            field,
-            problem: problem.into(),
-        }
-    }
-}
-
-impl From<ConfigError> for SinkError {
-    fn from(error: ConfigError) -> Self {
-        SinkError::Other {
-            detail: format!("invalid aws_secrets_manager store settings: {error}"),
-            source: None,
-        }
     }
 }
 
@@ -183,8 +184,12 @@ impl Config {
                 ));
             }
         }
-        check_url("endpoint_url", self.endpoint_url.as_deref())?;
-        check_url("sts_endpoint_url", self.sts_endpoint_url.as_deref())?;
+        if let Some(url) = &self.endpoint_url {
+            check_endpoint("endpoint_url", url, self.allow_insecure_http)?;
+        }
+        if let Some(url) = &self.sts_endpoint_url {
+            check_endpoint("sts_endpoint_url", url, self.allow_insecure_http)?;
+        }
         if let Some(profile) = &self.profile {
             if profile.trim().is_empty() {
                 return Err(ConfigError::new(
@@ -286,6 +291,16 @@ impl Config {
                 format!("is {}; expected 1 to 10", self.max_attempts),
             ));
         }
+        if !(1..=1000).contains(&self.max_writes_per_second) {
+            return Err(ConfigError::new(
+                "max_writes_per_second",
+                format!(
+                    "is {}; expected 1 to 1000 (AWS allows 50 per second per account and \
+                     region, shared by every application)",
+                    self.max_writes_per_second
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -341,21 +356,45 @@ pub(crate) fn tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
 }
 
-fn check_url(field: &'static str, url: Option<&str>) -> Result<(), ConfigError> {
-    let Some(url) = url else { return Ok(()) };
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host)
-            if !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(ConfigError::new(
-            field,
+/// Checks that `url` is an `https://` URL, or an `http://` URL on a loopback host (or any
+/// host with `allow_insecure_http`). Used for the configured endpoints and for an endpoint
+/// that the environment (`AWS_ENDPOINT_URL`) gives the SDK.
+pub(crate) fn check_endpoint(
+    key: &str,
+    url: &str,
+    allow_insecure_http: bool,
+) -> Result<(), ConfigError> {
+    let parsed = Url::parse(url).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+    });
+    let Some(parsed) = parsed else {
+        return Err(ConfigError::new(
+            key,
             format!("{url:?} is not an http(s) URL; expected e.g. \"https://host:443\""),
-        )),
+        ));
+    };
+    if parsed.scheme() == "http" && !allow_insecure_http && !is_loopback(&parsed) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "{url:?} is plain http:// to a host that is not a loopback address, so tokens \
+                 would cross the network unencrypted; use https://, or set \
+                 `allow_insecure_http = true` on this store if this is a test server"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -491,12 +530,72 @@ mod tests {
                 },
                 "timeout",
             ),
+            (
+                Config {
+                    max_writes_per_second: 0,
+                    ..Config::default()
+                },
+                "max_writes_per_second",
+            ),
+            (
+                Config {
+                    endpoint_url: Some("http://secretsmanager.internal:4566".into()),
+                    ..Config::default()
+                },
+                "endpoint_url",
+            ),
+            (
+                Config {
+                    endpoint_url: Some("https://user:pw@vpce.example.com".into()),
+                    ..Config::default()
+                },
+                "endpoint_url",
+            ),
         ];
         for (config, field) in cases {
             let err = config.validate().unwrap_err();
-            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.key, field, "{err}");
             assert!(err.to_string().starts_with(&format!("`{field}`")), "{err}");
         }
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_unless_allowed() {
+        for loopback in [
+            "http://127.0.0.1:5000",
+            "http://127.8.9.10",
+            "http://[::1]:4566",
+            "http://localhost:4566",
+            "https://secretsmanager.internal",
+        ] {
+            check_endpoint("endpoint_url", loopback, false)
+                .unwrap_or_else(|e| panic!("{loopback}: {e}"));
+        }
+        for remote in [
+            "http://10.0.0.5:4566",
+            "http://moto.internal",
+            "http://localhost.example.com",
+        ] {
+            let err = check_endpoint("endpoint_url", remote, false).unwrap_err();
+            assert_eq!(err.key, "endpoint_url");
+            assert!(
+                err.message.contains("allow_insecure_http = true"),
+                "{remote}: {err}"
+            );
+            check_endpoint("endpoint_url", remote, true).unwrap();
+        }
+        let config = Config {
+            role_arn: Some("arn:aws:iam::123456789012:role/rotator".into()),
+            sts_endpoint_url: Some("http://sts.internal".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.validate().unwrap_err().key, "sts_endpoint_url");
+        Config {
+            allow_insecure_http: true,
+            ..config
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -5,8 +5,11 @@
 
 use std::error::Error as StdError;
 
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use rotator_core::SinkError;
+
+use crate::response_cap;
 
 /// What a failed call was doing, for the error message.
 pub(crate) struct Call<'a> {
@@ -54,11 +57,31 @@ pub(crate) fn scheduled_for_deletion(key: &str) -> SinkError {
     }
 }
 
-/// Maps any SDK error of `call` to a [`SinkError`].
-pub(crate) fn map<E, R>(error: SdkError<E, R>, call: &Call<'_>) -> SinkError
+/// The error for a write to a secret that has Secrets Manager's own rotation turned on.
+pub(crate) fn rotation_enabled(key: &str, lambda: Option<&str>) -> SinkError {
+    let function = lambda
+        .filter(|arn| !arn.is_empty())
+        .map(|arn| format!(" by {arn}"))
+        .unwrap_or_default();
+    SinkError::Other {
+        detail: format!(
+            "refusing to write AWS secret {key:?}: it has Secrets Manager rotation turned on \
+             (RotationEnabled{function}), whose rotation function owns the AWSPENDING label \
+             and would replace the token with a value of its own; turn that rotation off \
+             (`aws secretsmanager cancel-rotate-secret --secret-id {key}`) if alation-rotator \
+             is to keep this secret, or deliver the token to another secret"
+        ),
+        source: None,
+    }
+}
+
+/// Maps any SDK error of `call` to a [`SinkError`]. A call is worth trying again exactly
+/// when the result [`is_retryable`](SinkError::is_retryable): throttling, server errors,
+/// timeouts, lost connections and garbled responses; not a refusal, not missing
+/// credentials, not an oversized response.
+pub(crate) fn map<E>(error: &SdkError<E, HttpResponse>, call: &Call<'_>) -> SinkError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let Call {
         action,
@@ -66,9 +89,19 @@ where
         target,
         kms_key_id,
     } = *call;
-    match &error {
+    if response_cap::is_too_large(error) {
+        return SinkError::Other {
+            detail: format!(
+                "{action} on {key:?}: {target} sent a response larger than {} bytes, which no \
+                 Secrets Manager answer is; check `endpoint_url` and any proxy in between",
+                response_cap::MAX_RESPONSE_BYTES
+            ),
+            source: None,
+        };
+    }
+    match error {
         SdkError::DispatchFailure(failure) => {
-            let chain = format!("{}", DisplayErrorContext(&error));
+            let chain = format!("{}", DisplayErrorContext(error));
             if failure.is_user() || chain.contains("credentials") {
                 return SinkError::Unauthorized {
                     detail: format!(
@@ -107,7 +140,7 @@ where
             source: None,
         },
         SdkError::ConstructionFailure(_) => {
-            let chain = format!("{}", DisplayErrorContext(&error));
+            let chain = format!("{}", DisplayErrorContext(error));
             if chain.contains("credentials") || chain.contains("identity") {
                 SinkError::Unauthorized {
                     detail: format!(
@@ -122,6 +155,17 @@ where
                     detail: format!("could not build the {action} request for {key:?}: {chain}"),
                     source: None,
                 }
+            }
+        }
+        SdkError::ServiceError(service)
+            if service.err().code().is_none() && service.raw().status().is_server_error() =>
+        {
+            SinkError::Unavailable {
+                detail: format!(
+                    "{target} failed {action} on {key:?} with HTTP {}; try again later",
+                    service.raw().status().as_u16()
+                ),
+                source: None,
             }
         }
         SdkError::ServiceError(service) => {

@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rotator_core::{Document, Precondition, SinkError, TokenSink, WriteOptions};
-use rotator_sink_aws::{AwsSink, Config, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rotator_sink_aws::{Config, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use serde_json::{json, Value};
 
+use crate::proxy::{Fault, Proxy};
 use crate::{moto, moto_config, raw_client, sink_with, unique_name};
 
-const SECRET_MARK: &str = "aws-behaviour-secret-";
+pub const SECRET_MARK: &str = "aws-behaviour-secret-";
 
-fn document(token: &str) -> Document {
+pub fn document(token: &str) -> Document {
     let Value::Object(fields) = json!({
         "api_access_token": format!("{SECRET_MARK}{token}"),
         "user_id": 102,
@@ -26,7 +27,7 @@ fn document(token: &str) -> Document {
     Document::new(fields)
 }
 
-fn labelled(precondition: Precondition) -> WriteOptions {
+pub fn labelled(precondition: Precondition) -> WriteOptions {
     WriteOptions {
         labels: BTreeMap::from([
             ("integration".to_owned(), "tableau-prod".to_owned()),
@@ -39,7 +40,7 @@ fn labelled(precondition: Precondition) -> WriteOptions {
     }
 }
 
-async fn tags_of(key: &str) -> BTreeMap<String, String> {
+pub async fn tags_of(key: &str) -> BTreeMap<String, String> {
     let out = raw_client()
         .await
         .describe_secret()
@@ -59,7 +60,7 @@ async fn tags_of(key: &str) -> BTreeMap<String, String> {
 }
 
 /// `VersionId -> stages`, from `ListSecretVersionIds` (deprecated versions included).
-async fn versions_of(key: &str) -> BTreeMap<String, Vec<String>> {
+pub async fn versions_of(key: &str) -> BTreeMap<String, Vec<String>> {
     let out = raw_client()
         .await
         .list_secret_version_ids()
@@ -79,7 +80,13 @@ async fn versions_of(key: &str) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-fn assert_clean(what: &str, text: &str) {
+pub fn sorted(stages: &[String]) -> Vec<String> {
+    let mut stages = stages.to_vec();
+    stages.sort();
+    stages
+}
+
+pub fn assert_clean(what: &str, text: &str) {
     assert!(
         !text.contains(SECRET_MARK),
         "{what} shows a secret value: {text}"
@@ -132,8 +139,9 @@ async fn create_path_sets_kms_key_description_and_tags() {
         Some("tableau-prod")
     );
     assert_eq!(
-        tags.get("token-expires-at").map(String::as_str),
-        Some("2030-01-02T03:04:05Z")
+        tags.get("token-expires-at"),
+        None,
+        "the expiry changes with every write, so it is not kept as a tag"
     );
 
     let versions = versions_of(&key).await;
@@ -169,9 +177,11 @@ async fn update_path_makes_the_new_version_current_and_the_old_previous() {
 
     let versions = versions_of(&key).await;
     assert_eq!(versions.len(), 3, "{versions:?}");
+    // AWSPENDING stays with the current version (the next write moves it, which saves a
+    // call), so it is never on a version consumers cannot see.
     assert_eq!(
-        versions[v3.as_str()],
-        vec![AWSCURRENT.to_owned()],
+        sorted(&versions[v3.as_str()]),
+        vec![AWSCURRENT.to_owned(), AWSPENDING.to_owned()],
         "{versions:?}"
     );
     assert_eq!(
@@ -180,12 +190,6 @@ async fn update_path_makes_the_new_version_current_and_the_old_previous() {
         "{versions:?}"
     );
     assert!(versions[v1.as_str()].is_empty(), "{versions:?}");
-    assert!(
-        versions
-            .values()
-            .all(|stages| !stages.iter().any(|s| s == AWSPENDING)),
-        "AWSPENDING left behind: {versions:?}"
-    );
 
     // What a consumer that cached the old token does: ask for AWSPREVIOUS.
     let previous = raw_client()
@@ -259,32 +263,34 @@ async fn unmanaged_secret_is_refused_then_taken_over() {
     );
 }
 
+/// What the sink's retries rely on: AWS stores one version per `ClientRequestToken`, so a
+/// request sent twice with the same token and document creates one version.
 #[tokio::test]
 async fn same_request_token_twice_stores_one_version() {
     let sink = sink_with(moto_config()).await;
     let raw = raw_client().await;
     let key = unique_name("token");
-    let v1 = sink
-        .write(&key, &document("one"), &labelled(Precondition::Absent))
+    sink.write(&key, &document("one"), &labelled(Precondition::Absent))
         .await
         .unwrap();
     let text = String::from_utf8(document("two").to_json_bytes()).unwrap();
-    let token = AwsSink::request_token(&key, Some(v1.as_str()), &text);
+    let token = "alation-rotator-0123abcd-0123456789abcdef0123456789abcdef";
     for _ in 0..2 {
         let out = raw
             .put_secret_value()
             .secret_id(&key)
             .secret_string(&text)
-            .client_request_token(&token)
+            .client_request_token(token)
             .send()
             .await
             .unwrap();
-        assert_eq!(out.version_id(), Some(token.as_str()));
+        assert_eq!(out.version_id(), Some(token));
     }
     assert_eq!(versions_of(&key).await.len(), 2);
 }
 
-/// The SDK retries a put whose response was lost after moto applied it: one new version.
+/// The sink retries a put whose response was lost after moto applied it, with the same
+/// token: one new version.
 #[tokio::test]
 async fn retried_put_after_a_lost_response_leaves_one_new_version() {
     for (name, staged) in [("retry-any", false), ("retry-cas", true)] {
@@ -295,7 +301,7 @@ async fn retried_put_after_a_lost_response_leaves_one_new_version() {
             .await
             .unwrap();
 
-        let proxy = crate::proxy::lossy_proxy(moto().addr, "PutSecretValue", 1).await;
+        let proxy = Proxy::start(moto().addr, &[("PutSecretValue", Fault::DropResponse(1))]).await;
         let sink = sink_with(Config {
             endpoint_url: Some(proxy.url.clone()),
             ..moto_config()
@@ -310,11 +316,17 @@ async fn retried_put_after_a_lost_response_leaves_one_new_version() {
             .write(&key, &document("two"), &labelled(precondition))
             .await
             .unwrap();
+        let puts: Vec<_> = proxy
+            .seen()
+            .into_iter()
+            .filter(|call| call.operation == "PutSecretValue")
+            .collect();
+        assert_eq!(puts.len(), 2, "{name}: the lost put was sent again");
         assert_eq!(
-            proxy.dropped.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "{name}"
+            puts[0].token, puts[1].token,
+            "{name}: the retry carries the same ClientRequestToken"
         );
+        assert_eq!(puts[0].token.as_deref(), Some(v2.as_str()), "{name}");
 
         let versions = versions_of(&key).await;
         assert_eq!(
@@ -322,9 +334,8 @@ async fn retried_put_after_a_lost_response_leaves_one_new_version() {
             2,
             "{name}: a retried put created another version: {versions:?}"
         );
-        assert_eq!(
-            versions[v2.as_str()],
-            vec![AWSCURRENT.to_owned()],
+        assert!(
+            versions[v2.as_str()].contains(&AWSCURRENT.to_owned()),
             "{name}: {versions:?}"
         );
         assert_eq!(
@@ -355,6 +366,10 @@ async fn secret_scheduled_for_deletion_is_a_clear_error() {
         .send()
         .await
         .unwrap();
+    // A new process, which knows nothing of the secret yet. (One that wrote `v1` moments
+    // ago trusts that and sends PutSecretValue, which AWS refuses for a deleted secret;
+    // moto accepts it, so that path cannot be shown here.)
+    let sink = sink_with(moto_config()).await;
     let write = sink
         .write(&key, &document("two"), &labelled(Precondition::Version(v1)))
         .await

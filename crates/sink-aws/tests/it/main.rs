@@ -2,8 +2,11 @@
 //! `rotator_testkit::peers::moto`).
 
 mod behaviour;
+mod calls;
 mod conformance;
+mod hardening;
 mod proxy;
+mod rate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,10 +27,15 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// Settings of a store on the shared moto server.
+///
+/// The write limit is set far above moto's pace, because every store of this process in
+/// one region shares one limit and the lowest setting wins: a test of the limit itself
+/// uses a region of its own.
 pub fn moto_config() -> Config {
     Config {
         region: Some(REGION.into()),
         endpoint_url: Some(moto().endpoint().to_owned()),
+        max_writes_per_second: 1000,
         ..Config::default()
     }
 }
