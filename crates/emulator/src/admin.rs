@@ -50,7 +50,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// `{"endpoint"?, "user_id"?, "times"?, "kind": {"status": 503} | {"rate_limit":
-/// {"retry_after_secs": 1}} | {"html": {"status": 502}} | {"latency": "2s"}}`
+/// {"retry_after_secs": 1}} | {"html": {"status": 502}} | {"latency": "2s"} |
+/// {"commit_then_status": 502} | "commit_then_close" | {"commit_then_hang": "2s"} |
+/// {"token_status": "EXPIRED"} | {"drop_field": "refresh_token"} | "html_content_type"}`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultSpec {
@@ -67,6 +69,12 @@ enum KindSpec {
     RateLimit { retry_after_secs: Option<u64> },
     Html { status: u16 },
     Latency(HumanDuration),
+    CommitThenStatus(u16),
+    CommitThenClose,
+    CommitThenHang(HumanDuration),
+    TokenStatus(String),
+    DropField(String),
+    HtmlContentType,
 }
 
 async fn add_fault(State(shared): State<Arc<Shared>>, Json(spec): Json<FaultSpec>) -> StatusCode {
@@ -75,6 +83,12 @@ async fn add_fault(State(shared): State<Arc<Shared>>, Json(spec): Json<FaultSpec
         KindSpec::RateLimit { retry_after_secs } => FaultKind::RateLimit { retry_after_secs },
         KindSpec::Html { status } => FaultKind::Html { status },
         KindSpec::Latency(HumanDuration(delay)) => FaultKind::Latency(delay),
+        KindSpec::CommitThenStatus(status) => FaultKind::CommitThenStatus(status),
+        KindSpec::CommitThenClose => FaultKind::CommitThenClose,
+        KindSpec::CommitThenHang(HumanDuration(delay)) => FaultKind::CommitThenHang(delay),
+        KindSpec::TokenStatus(spelling) => FaultKind::TokenStatus(spelling),
+        KindSpec::DropField(field) => FaultKind::DropField(field),
+        KindSpec::HtmlContentType => FaultKind::HtmlContentType,
     };
     shared.lock().add_fault(Fault {
         endpoint: spec.endpoint,

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,25 +12,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::state::{ApiError, Shared};
+use crate::endpoints;
+use crate::state::{ApiError, Shared, State as Data};
 use crate::{Fault, FaultKind};
-
-/// The token endpoints, by the name that appears in their path.
-pub(crate) const TOKEN_ENDPOINTS: [&str; 6] = [
-    "createRefreshToken",
-    "validateRefreshToken",
-    "regenRefreshToken",
-    "createAPIAccessToken",
-    "validateAPIAccessToken",
-    "revokeAPIAccessTokens",
-];
-
-/// The name [`Emulator::calls`](crate::Emulator::calls) counts the protected API under.
-pub(crate) const USER_ENDPOINT: &str = "user";
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
     let mut router = Router::new();
-    for endpoint in TOKEN_ENDPOINTS {
+    for endpoint in endpoints::TOKEN_ENDPOINTS {
         router = router.route(
             &format!("/integration/v1/{endpoint}/"),
             post(
@@ -138,13 +127,26 @@ async fn token_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The work runs in a task of its own: a client that hangs up drops this handler, not the
+    // work, which completes with all its effects, as on a real Django or gunicorn server.
+    tokio::spawn(serve_token(shared, endpoint, headers, body))
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn serve_token(
+    shared: Arc<Shared>,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let parsed = Fields::parse(&headers, &body);
-    let fault = {
+    let faults = {
         let mut state = shared.lock();
         state.count_call(endpoint);
         // Faults may target a user, so find out whose request this is first.
         let user_id = parsed.as_ref().ok().and_then(|fields| {
-            if endpoint == "createRefreshToken" {
+            if endpoint == endpoints::CREATE_REFRESH_TOKEN {
                 fields
                     .str("username")
                     .ok()
@@ -153,65 +155,79 @@ async fn token_endpoint(
                 fields.user_id().ok()
             }
         });
-        state.take_fault(endpoint, user_id)
+        state.take_faults(endpoint, user_id)
     };
-    if let Some(response) = apply_fault(fault).await {
+    if let Some(response) = before_work(&faults).await {
         return response;
     }
     let fields = match parsed {
         Ok(fields) => fields,
         Err(e) => return e.into_response(),
     };
-    let mut state = shared.lock();
-    let result = match endpoint {
-        "createRefreshToken" => (|| {
-            let (username, password, name) = (
-                fields.str("username")?,
-                fields.str("password")?,
-                fields.str("name")?,
-            );
-            state
-                .create_refresh_token(username, password, name)
-                .map(|v| (StatusCode::CREATED, v))
-        })(),
-        "regenRefreshToken" if !state.regen_supported => return not_found_page(),
-        _ => (|| {
-            let user_id = fields.user_id()?;
-            match endpoint {
-                "validateRefreshToken" => state
-                    .validate_refresh_token(fields.str("refresh_token")?, user_id)
-                    .map(|v| (StatusCode::OK, v)),
-                "regenRefreshToken" => state
-                    .regen_refresh_token(fields.str("refresh_token")?, user_id)
-                    .map(|v| (StatusCode::OK, v)),
-                "createAPIAccessToken" => state
-                    .create_access_token(fields.str("refresh_token")?, user_id)
-                    .map(|v| (StatusCode::CREATED, v)),
-                "validateAPIAccessToken" => state
-                    .validate_access_token(fields.str("api_access_token")?, user_id)
-                    .map(|v| (StatusCode::OK, v)),
-                _ => state
-                    .revoke_access_tokens_of_refresh(fields.str("refresh_token")?, user_id)
-                    .map(|v| (StatusCode::OK, v)),
-            }
-        })(),
+    let result = {
+        let mut state = shared.lock();
+        if endpoint == endpoints::REGEN_REFRESH_TOKEN && !state.regen_supported {
+            return not_found_page();
+        }
+        do_work(&mut state, endpoint, &fields)
     };
     match result {
-        Ok((status, body)) => (status, Json(body)).into_response(),
+        Ok((status, body)) => after_work(&faults, status, body).await,
         Err(e) => e.into_response(),
     }
 }
 
-/// Plays a fault: `Some` is the response to send instead of the real one; `None` means answer
-/// normally (after any injected latency).
-async fn apply_fault(fault: Option<Fault>) -> Option<Response> {
-    let fault = fault?;
-    match fault.kind {
-        FaultKind::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let detail = status.canonical_reason().unwrap_or("Error");
-            Some((status, Json(json!({ "detail": detail }))).into_response())
-        }
+fn do_work(
+    state: &mut Data,
+    endpoint: &str,
+    fields: &Fields,
+) -> Result<(StatusCode, Value), ApiError> {
+    if endpoint == endpoints::CREATE_REFRESH_TOKEN {
+        let (username, password, name) = (
+            fields.str("username")?,
+            fields.str("password")?,
+            fields.str("name")?,
+        );
+        return state
+            .create_refresh_token(username, password, name)
+            .map(|v| (StatusCode::CREATED, v));
+    }
+    let user_id = fields.user_id()?;
+    match endpoint {
+        endpoints::VALIDATE_REFRESH_TOKEN => state
+            .validate_refresh_token(fields.str("refresh_token")?, user_id)
+            .map(|v| (StatusCode::OK, v)),
+        endpoints::REGEN_REFRESH_TOKEN => state
+            .regen_refresh_token(fields.str("refresh_token")?, user_id)
+            .map(|v| (StatusCode::OK, v)),
+        endpoints::CREATE_ACCESS_TOKEN => state
+            .create_access_token(fields.str("refresh_token")?, user_id)
+            .map(|v| (StatusCode::CREATED, v)),
+        endpoints::VALIDATE_ACCESS_TOKEN => state
+            .validate_access_token(fields.str("api_access_token")?, user_id)
+            .map(|v| (StatusCode::OK, v)),
+        _ => state
+            .revoke_access_tokens_of_refresh(fields.str("refresh_token")?, user_id)
+            .map(|v| (StatusCode::OK, v)),
+    }
+}
+
+/// Plays the faults that come before the work: latency (all of it, added up), then the first
+/// fault that answers instead of doing the work.
+async fn before_work(faults: &[Fault]) -> Option<Response> {
+    let delay: Duration = faults
+        .iter()
+        .filter_map(|f| match f.kind {
+            FaultKind::Latency(delay) => Some(delay),
+            _ => None,
+        })
+        .sum();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let kind = &faults.iter().find(|f| f.kind.replaces_work())?.kind;
+    Some(match kind {
+        FaultKind::Status(code) => error_status(*code),
         FaultKind::RateLimit { retry_after_secs } => {
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -221,28 +237,88 @@ async fn apply_fault(fault: Option<Fault>) -> Option<Response> {
             if let Some(secs) = retry_after_secs {
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, secs.into());
+                    .insert(header::RETRY_AFTER, (*secs).into());
             }
-            Some(response)
+            response
         }
-        FaultKind::Html { status } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let title = format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or_default()
-            );
-            Some(html_page(
-                status,
-                &title,
-                &format!("<center><h1>{title}</h1></center>\n<hr><center>nginx</center>"),
-            ))
+        _ => {
+            let status = match kind {
+                FaultKind::Html { status } => *status,
+                _ => 502,
+            };
+            proxy_page(status)
         }
-        FaultKind::Latency(delay) => {
-            tokio::time::sleep(delay).await;
-            None
+    })
+}
+
+/// Plays the faults that come after the work (which has happened, effects included).
+async fn after_work(faults: &[Fault], status: StatusCode, mut body: Value) -> Response {
+    let mut html_type = false;
+    for fault in faults {
+        match &fault.kind {
+            FaultKind::CommitThenStatus(code) => return error_status(*code),
+            FaultKind::CommitThenClose => return cut_off(status),
+            FaultKind::CommitThenHang(delay) => tokio::time::sleep(*delay).await,
+            FaultKind::TokenStatus(spelling) => {
+                if let Some(object) = body.as_object_mut() {
+                    object.insert("token_status".into(), spelling.clone().into());
+                }
+            }
+            FaultKind::DropField(field) => {
+                if let Some(object) = body.as_object_mut() {
+                    object.remove(field);
+                }
+            }
+            FaultKind::HtmlContentType => html_type = true,
+            _ => {}
         }
     }
+    let mut response = (status, Json(body)).into_response();
+    if html_type {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    response
+}
+
+fn error_status(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let detail = status.canonical_reason().unwrap_or("Error");
+    (status, Json(json!({ "detail": detail }))).into_response()
+}
+
+fn proxy_page(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
+    html_page(
+        status,
+        &title,
+        &format!("<center><h1>{title}</h1></center>\n<hr><center>nginx</center>"),
+    )
+}
+
+/// The status line and a few bytes of JSON, then the body breaks off: the client sees its
+/// connection close before a complete answer.
+fn cut_off(status: StatusCode) -> Response {
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from_static(b"{\"refresh_tok")),
+        Err(std::io::Error::other(
+            "the connection was closed mid-answer",
+        )),
+    ];
+    let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// `GET /integration/v1/user/`: an ordinary Alation API that needs a live access token in the
@@ -252,13 +328,13 @@ async fn user_endpoint(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
         .get("TOKEN")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let fault = {
+    let faults = {
         let mut state = shared.lock();
-        state.count_call(USER_ENDPOINT);
+        state.count_call(endpoints::USER);
         let user_id = state.authenticate(token);
-        state.take_fault(USER_ENDPOINT, user_id)
+        state.take_faults(endpoints::USER, user_id)
     };
-    if let Some(response) = apply_fault(fault).await {
+    if let Some(response) = before_work(&faults).await {
         return response;
     }
     let state = shared.lock();

@@ -32,6 +32,7 @@
 
 mod admin;
 mod api;
+pub mod endpoints;
 mod state;
 
 use std::fmt;
@@ -57,6 +58,9 @@ pub struct EmulatorConfig {
     /// Whether `regenRefreshToken` exists. When false it answers 404 with an HTML page, as a
     /// server without the route would.
     pub regen_supported: bool,
+    /// How `token_status` is spelled in answers: `ACTIVE` as real servers send it (the
+    /// default), or `active` as the vendor's guide shows.
+    pub token_status: String,
 }
 
 impl Default for EmulatorConfig {
@@ -66,6 +70,7 @@ impl Default for EmulatorConfig {
             access_lifetime: Duration::from_secs(24 * 60 * 60),
             refresh_lifetime: Duration::from_secs(60 * 24 * 60 * 60),
             regen_supported: true,
+            token_status: "ACTIVE".to_owned(),
         }
     }
 }
@@ -103,6 +108,9 @@ impl fmt::Debug for User {
 }
 
 /// A misbehaviour to inject into the emulator's answers.
+///
+/// Every fault that matches a request applies: latencies add up, then the first fault that
+/// replaces the answer (before or after the work) decides it.
 #[derive(Clone, Debug)]
 pub struct Fault {
     /// The endpoint it hits, by name (e.g. `"createAPIAccessToken"`, or `"user"` for
@@ -162,8 +170,35 @@ pub enum FaultKind {
         /// The status code.
         status: u16,
     },
-    /// Wait this long, then answer normally.
+    /// Wait this long, then do the work and answer normally. The work happens even if the
+    /// client has gone away meanwhile, as on a real Django or gunicorn server.
     Latency(Duration),
+    /// Do the work (a regeneration really replaces the token), then answer with this status
+    /// and a JSON error body, as a proxy that failed on the way back would.
+    CommitThenStatus(u16),
+    /// Do the work, then send the status line and cut the answer off mid-body: the
+    /// connection closes before the client has read an answer.
+    CommitThenClose,
+    /// Do the work, then wait this long before answering, so a client with a shorter timeout
+    /// gives up after the work was done.
+    CommitThenHang(Duration),
+    /// Do the work and answer 2xx, with `token_status` spelled like this (e.g. `EXPIRED` on a
+    /// 200: a token the client must treat as dead).
+    TokenStatus(String),
+    /// Do the work and answer 2xx without this field of the usual body.
+    DropField(String),
+    /// Do the work and answer the usual JSON, labelled `Content-Type: text/html`.
+    HtmlContentType,
+}
+
+impl FaultKind {
+    /// Whether the fault answers instead of doing the work.
+    pub(crate) fn replaces_work(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Status(_) | FaultKind::RateLimit { .. } | FaultKind::Html { .. }
+        )
+    }
 }
 
 /// A running emulator. It stops when dropped or by [`shutdown`](Emulator::shutdown).
@@ -282,6 +317,12 @@ impl Emulator {
             .get(endpoint)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The user's refresh tokens that Alation accepts now (for tests to find a token that a
+    /// lost answer carried).
+    pub fn live_refresh_tokens(&self, user_id: i64) -> Vec<String> {
+        self.shared.lock().live_refresh_tokens(user_id)
     }
 
     /// Whether this access token would be accepted by an Alation API now.

@@ -28,6 +28,10 @@ struct Args {
     /// Behave like an Alation without regenRefreshToken (it answers 404).
     #[arg(long)]
     no_regen: bool,
+    /// How `token_status` is spelled in answers (`ACTIVE` as real servers send it, `active`
+    /// as the vendor's guide shows).
+    #[arg(long, default_value = "ACTIVE")]
+    token_status: String,
 }
 
 fn parse_user(text: &str) -> Result<User, String> {
@@ -53,6 +57,7 @@ async fn main() -> std::io::Result<()> {
             access_lifetime: args.access_lifetime,
             refresh_lifetime: args.refresh_lifetime,
             regen_supported: !args.no_regen,
+            token_status: args.token_status,
         },
     )
     .await?;

@@ -25,6 +25,7 @@ impl Shared {
                 access_lifetime: config.access_lifetime,
                 refresh_lifetime: config.refresh_lifetime,
                 regen_supported: config.regen_supported,
+                token_status: config.token_status,
                 clock_offset: Duration::ZERO,
                 faults: Vec::new(),
                 calls: BTreeMap::new(),
@@ -92,14 +93,14 @@ impl RefreshRecord {
         !self.revoked && now < self.expires_at
     }
 
-    fn to_json(&self) -> Value {
+    fn to_json(&self, status: &str) -> Value {
         json!({
             "user_id": self.user_id,
             "name": self.name,
             "refresh_token": self.token,
             "created_at": format_time(self.created_at),
             "token_expires_at": format_time(self.expires_at),
-            "token_status": "ACTIVE",
+            "token_status": status,
             "last_used_at": self.last_used_at.map(format_time),
         })
     }
@@ -116,13 +117,13 @@ struct AccessRecord {
 }
 
 impl AccessRecord {
-    fn to_json(&self) -> Value {
+    fn to_json(&self, status: &str) -> Value {
         json!({
             "user_id": self.user_id,
             "api_access_token": self.token,
             "created_at": format_time(self.created_at),
             "token_expires_at": format_time(self.expires_at),
-            "token_status": "ACTIVE",
+            "token_status": status,
         })
     }
 }
@@ -140,6 +141,8 @@ pub(crate) struct State {
     access_lifetime: Duration,
     refresh_lifetime: Duration,
     pub(crate) regen_supported: bool,
+    /// How `token_status` is spelled in answers (`ACTIVE`, or the guide's `active`).
+    token_status: String,
     clock_offset: Duration,
     faults: Vec<ArmedFault>,
     calls: BTreeMap<String, usize>,
@@ -202,27 +205,28 @@ impl State {
         self.faults.clear();
     }
 
-    /// The first fault that applies to this request, consuming one of its uses.
-    pub(crate) fn take_fault(&mut self, endpoint: &str, user_id: Option<i64>) -> Option<Fault> {
-        let is_token_endpoint = crate::api::TOKEN_ENDPOINTS.contains(&endpoint);
-        let index = self.faults.iter().position(|armed| {
+    /// Every fault that applies to this request, in the order they were added, each
+    /// consuming one of its uses.
+    pub(crate) fn take_faults(&mut self, endpoint: &str, user_id: Option<i64>) -> Vec<Fault> {
+        let is_token_endpoint = crate::endpoints::TOKEN_ENDPOINTS.contains(&endpoint)
+            || crate::endpoints::OAUTH_ENDPOINTS.contains(&endpoint);
+        let mut taken = Vec::new();
+        for armed in &mut self.faults {
             let f = &armed.fault;
             let endpoint_matches = match &f.endpoint {
                 Some(e) => e == endpoint,
                 None => is_token_endpoint,
             };
             let user_matches = f.user_id.is_none() || f.user_id == user_id;
-            endpoint_matches && user_matches
-        })?;
-        let armed = &mut self.faults[index];
-        let fault = armed.fault.clone();
-        if let Some(remaining) = &mut armed.remaining {
-            *remaining = remaining.saturating_sub(1);
-            if *remaining == 0 {
-                self.faults.remove(index);
+            if endpoint_matches && user_matches {
+                taken.push(f.clone());
+                if let Some(remaining) = &mut armed.remaining {
+                    *remaining = remaining.saturating_sub(1);
+                }
             }
         }
-        Some(fault)
+        self.faults.retain(|armed| armed.remaining != Some(0));
+        taken
     }
 
     pub(crate) fn user_id_by_name(&self, username: &str) -> Option<i64> {
@@ -290,7 +294,7 @@ impl State {
             )));
         }
         let index = self.mint_refresh(user_id, name);
-        Ok(self.refresh_tokens[index].to_json())
+        Ok(self.refresh_tokens[index].to_json(&self.token_status))
     }
 
     /// The live refresh token `token` owned by `user_id`, or Alation's 401.
@@ -313,7 +317,7 @@ impl State {
         user_id: i64,
     ) -> Result<Value, ApiError> {
         let index = self.live_refresh(token, user_id)?;
-        Ok(self.refresh_tokens[index].to_json())
+        Ok(self.refresh_tokens[index].to_json(&self.token_status))
     }
 
     pub(crate) fn regen_refresh_token(
@@ -327,7 +331,7 @@ impl State {
         self.revoke_access_of(|parent| parent == old);
         let name = self.refresh_tokens[old].name.clone();
         let new = self.mint_refresh(user_id, &name);
-        Ok(self.refresh_tokens[new].to_json())
+        Ok(self.refresh_tokens[new].to_json(&self.token_status))
     }
 
     pub(crate) fn create_access_token(
@@ -349,7 +353,7 @@ impl State {
             expires_at,
             revoked: false,
         });
-        Ok(self.access_tokens[self.access_tokens.len() - 1].to_json())
+        Ok(self.access_tokens[self.access_tokens.len() - 1].to_json(&self.token_status))
     }
 
     /// Whether an access token works now: not revoked, not expired, and its refresh token
@@ -371,7 +375,7 @@ impl State {
             .find(|a| a.token == token && a.user_id == user_id)
             .ok_or_else(|| ApiError::token(ACCESS_INVALID))?;
         if self.access_is_active(record, self.now()) {
-            Ok(record.to_json())
+            Ok(record.to_json(&self.token_status))
         } else {
             Err(ApiError::token(ACCESS_EXPIRED))
         }
@@ -448,6 +452,16 @@ impl State {
                 access.expires_at = access.expires_at.min(now);
             }
         }
+    }
+
+    /// The refresh tokens of a user that work now.
+    pub(crate) fn live_refresh_tokens(&self, user_id: i64) -> Vec<String> {
+        let now = self.now();
+        self.refresh_tokens
+            .iter()
+            .filter(|r| r.user_id == user_id && r.is_active(now))
+            .map(|r| r.token.clone())
+            .collect()
     }
 
     pub(crate) fn access_token_is_active(&self, token: &str) -> bool {

@@ -71,11 +71,12 @@ async fn admin_http_interface_drives_the_emulator() {
         admin(&emulator, Method::POST, "faults", Some(html)).await.0,
         204
     );
+    // Every matching fault applies: Alice's request waits, then gets the proxy page too.
     assert_eq!(
         post_json(&emulator, "createAPIAccessToken", mint_body.clone())
             .await
             .0,
-        201
+        503
     );
     assert_eq!(
         post_json(
@@ -105,11 +106,43 @@ async fn admin_http_interface_drives_the_emulator() {
         504
     );
 
+    // A fault after the work: the token is minted, then the answer is a 502.
+    let after = json!({"endpoint": "createAPIAccessToken", "times": 1, "kind": {"commit_then_status": 502}});
+    assert_eq!(
+        admin(&emulator, Method::POST, "faults", Some(after))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        post_json(&emulator, "createAPIAccessToken", mint_body.clone())
+            .await
+            .0,
+        502
+    );
+    let spelled = json!({"times": 1, "kind": {"token_status": "REVOKED"}});
+    assert_eq!(
+        admin(&emulator, Method::POST, "faults", Some(spelled))
+            .await
+            .0,
+        204
+    );
+    let (status, body) = post_json(
+        &emulator,
+        "validateRefreshToken",
+        json!({"refresh_token": refresh, "user_id": ALICE}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["token_status"].as_str()),
+        (200, Some("REVOKED"))
+    );
+
     // Calls.
     let (status, calls) = admin(&emulator, Method::GET, "calls", None).await;
     assert_eq!(status, 200);
-    assert_eq!(calls["createAPIAccessToken"], 3);
-    assert_eq!(calls["validateRefreshToken"], 1);
+    assert_eq!(calls["createAPIAccessToken"], 4);
+    assert_eq!(calls["validateRefreshToken"], 2);
 
     // Lifetimes and clock.
     let lifetimes = json!({"access": "10s", "refresh": "60s"});

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use alation_emulator::{Fault, FaultKind};
+use alation_emulator::{endpoints, Emulator, EmulatorConfig, Fault, FaultKind, User};
 use serde_json::json;
 
 use crate::*;
@@ -139,4 +139,125 @@ async fn html_and_latency_faults() {
         200
     );
     assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+/// A client that gives up before the answer: the emulator still does the work, as a Django or
+/// gunicorn server would, so the old refresh token is dead and a new one exists.
+#[tokio::test]
+async fn work_that_reached_the_server_completes_when_the_client_hangs_up() {
+    let emulator = start().await;
+    let old = emulator.issue_refresh_token(ALICE, "rt");
+    emulator.inject(
+        Fault::new(FaultKind::Latency(Duration::from_millis(500)))
+            .on(endpoints::REGEN_REFRESH_TOKEN)
+            .times(1),
+    );
+    let result = reqwest::Client::new()
+        .post(url(&emulator, endpoints::REGEN_REFRESH_TOKEN))
+        .json(&json!({"refresh_token": old, "user_id": ALICE}))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(result.unwrap_err().is_timeout());
+    settled(|| emulator.live_refresh_tokens(ALICE) != [old.clone()]).await;
+    let live = emulator.live_refresh_tokens(ALICE);
+    assert_eq!(live.len(), 1, "the regeneration completed");
+    assert_ne!(live[0], old, "and replaced the old token");
+}
+
+/// Faults after the work: the token is replaced, whatever the client then sees.
+#[tokio::test]
+async fn commit_then_faults_replace_the_token_and_lose_the_answer() {
+    for kind in [
+        FaultKind::CommitThenStatus(502),
+        FaultKind::CommitThenClose,
+        FaultKind::CommitThenHang(Duration::from_millis(400)),
+    ] {
+        let emulator = start().await;
+        let old = emulator.issue_refresh_token(ALICE, "rt");
+        emulator.inject(
+            Fault::new(kind.clone())
+                .on(endpoints::REGEN_REFRESH_TOKEN)
+                .times(1),
+        );
+        let answer = reqwest::Client::new()
+            .post(url(&emulator, endpoints::REGEN_REFRESH_TOKEN))
+            .json(&json!({"refresh_token": old, "user_id": ALICE}))
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await;
+        let usable = match answer {
+            Ok(response) if response.status().is_success() => {
+                response.json::<serde_json::Value>().await.is_ok()
+            }
+            _ => false,
+        };
+        assert!(!usable, "{kind:?}: the client got no usable answer");
+        settled(|| emulator.live_refresh_tokens(ALICE) != [old.clone()]).await;
+        let live = emulator.live_refresh_tokens(ALICE);
+        assert_eq!(live.len(), 1, "{kind:?}");
+        assert_ne!(live[0], old, "{kind:?}: the old token is dead");
+        assert_eq!(emulator.calls(endpoints::REGEN_REFRESH_TOKEN), 1);
+    }
+}
+
+/// Answers the reference records and the emulator can play: a status in any spelling, a 2xx
+/// without a field, and JSON labelled as HTML.
+#[tokio::test]
+async fn odd_but_documented_answers() {
+    let emulator = Emulator::start(EmulatorConfig {
+        users: vec![User::new(ALICE, "alice", "pw")],
+        token_status: "active".into(),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = emulator.issue_refresh_token(ALICE, "rt");
+    let body = json!({"refresh_token": token, "user_id": ALICE});
+    let (status, answer) =
+        post_json(&emulator, endpoints::VALIDATE_REFRESH_TOKEN, body.clone()).await;
+    assert_eq!(
+        (status, answer["token_status"].as_str()),
+        (200, Some("active"))
+    );
+
+    emulator.inject(Fault::new(FaultKind::TokenStatus("EXPIRED".into())).times(1));
+    let (status, answer) =
+        post_json(&emulator, endpoints::VALIDATE_REFRESH_TOKEN, body.clone()).await;
+    assert_eq!(
+        (status, answer["token_status"].as_str()),
+        (200, Some("EXPIRED"))
+    );
+
+    emulator.inject(Fault::new(FaultKind::DropField("api_access_token".into())).times(1));
+    let (status, answer) = post_json(&emulator, endpoints::CREATE_ACCESS_TOKEN, body.clone()).await;
+    assert_eq!(status, 201);
+    assert!(answer.get("api_access_token").is_none() && answer.get("user_id").is_some());
+
+    emulator.inject(Fault::new(FaultKind::HtmlContentType).times(1));
+    let response = reqwest::Client::new()
+        .post(url(&emulator, endpoints::CREATE_ACCESS_TOKEN))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert!(answer["api_access_token"].is_string());
+}
+
+/// Waits (at most five seconds) for work the emulator finishes after its client left.
+async fn settled(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "the emulator never finished the work"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
