@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::error::{is_retryable_status, AlationError};
-use crate::token::{AccessToken, Fields, RefreshToken};
+use crate::token::{AccessToken, Fields, RefreshToken, TokenAnswer, TokenStatus};
 
 /// Longest `detail` copied from an Alation error into our errors.
 const MAX_DETAIL_CHARS: usize = 200;
@@ -28,6 +28,10 @@ pub struct ClientConfig {
     pub ca_file: Option<PathBuf>,
     /// How transient failures are retried.
     pub retry: RetryConfig,
+    /// Allow a plain `http://` base URL that is not a loopback address. Tokens would cross
+    /// the network unencrypted: only for a trusted network in front of a TLS-terminating
+    /// proxy, never across the internet.
+    pub allow_insecure_http: bool,
 }
 
 impl ClientConfig {
@@ -38,7 +42,22 @@ impl ClientConfig {
             timeout: Duration::from_secs(30),
             ca_file: None,
             retry: RetryConfig::default(),
+            allow_insecure_http: false,
         }
+    }
+}
+
+/// The largest answer body read from Alation. A token answer is a few hundred bytes; a proxy
+/// that streams more must not get the job killed for memory.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether `url` names this machine (127.0.0.0/8, ::1 or `localhost`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -79,20 +98,39 @@ pub struct AlationClient {
 /// How one attempt failed, before retries are decided.
 #[derive(Debug)]
 enum Failure {
+    /// No connection was made (name resolution, refused, TLS handshake): the request never
+    /// left.
     Connect(reqwest::Error),
     Timeout,
-    RateLimited { retry_after: Option<Duration> },
-    Server { status: u16 },
+    /// The answer broke off after its status line.
+    CutOff {
+        status: Option<u16>,
+    },
+    RateLimited {
+        retry_after: Option<Duration>,
+    },
+    Server {
+        status: u16,
+    },
     Final(AlationError),
 }
 
 impl Failure {
     fn is_retryable(&self) -> bool {
         match self {
-            Failure::Connect(_) | Failure::Timeout | Failure::RateLimited { .. } => true,
+            Failure::Connect(_)
+            | Failure::Timeout
+            | Failure::CutOff { .. }
+            | Failure::RateLimited { .. } => true,
             Failure::Server { status } => is_retryable_status(*status),
             Failure::Final(_) => false,
         }
+    }
+
+    /// Whether the request provably never reached the server, so that even a request that
+    /// must not be repeated (regeneration) may be sent again.
+    fn never_sent(&self) -> bool {
+        matches!(self, Failure::Connect(_))
     }
 
     fn into_error(self, url: &Url, attempts: u32, timeout: Duration) -> AlationError {
@@ -107,6 +145,11 @@ impl Failure {
                 url,
                 attempts,
                 timeout,
+            },
+            Failure::CutOff { status } => AlationError::CutOff {
+                url,
+                status,
+                attempts,
             },
             Failure::RateLimited { .. } => AlationError::RateLimited { url, attempts },
             Failure::Server { status } => AlationError::ServerError {
@@ -130,6 +173,13 @@ impl AlationClient {
         if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
             return Err(invalid_config(format!(
                 "base_url {base_url} is not an http or https URL"
+            )));
+        }
+        if base_url.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&base_url) {
+            return Err(invalid_config(format!(
+                "base_url {base_url} is plain http:// to another machine, so tokens would cross \
+                 the network unencrypted; use https://, or set `alation.allow_insecure_http = \
+                 true` if a trusted network and a TLS-terminating proxy make that safe"
             )));
         }
         if !base_url.username().is_empty() || base_url.password().is_some() {
@@ -216,15 +266,23 @@ impl AlationClient {
 
     /// `regenRefreshToken`: replaces the refresh token with a new one. The old one stops
     /// working at once, so the answer must be stored before anything else.
+    ///
+    /// The request is sent again only when an attempt provably never reached the server
+    /// ([`AlationError::never_sent`]); any other failure comes back at once
+    /// ([`AlationError::is_ambiguous`]), since Alation may have replaced the token and a second
+    /// request would carry a dead one. The raw body of a 2xx answer is passed to `keep_raw`
+    /// before it is parsed.
     pub async fn regen_refresh_token(
         &self,
         refresh_token: &SecretString,
         user_id: i64,
+        keep_raw: &(dyn Fn(&[u8]) + Send + Sync),
     ) -> Result<RefreshToken, AlationError> {
-        self.call(
+        self.call_with(
             "regenRefreshToken",
             refresh_body(refresh_token, user_id),
             |f| f.refresh_token(),
+            Some(keep_raw),
         )
         .await
     }
@@ -273,11 +331,23 @@ impl AlationClient {
     }
 
     /// POSTs `body` to the endpoint with retries and reads the answer with `read`.
-    async fn call<T>(
+    async fn call<T: TokenAnswer>(
         &self,
         endpoint: &'static str,
         body: Value,
         read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
+    ) -> Result<T, AlationError> {
+        self.call_with(endpoint, body, read, None).await
+    }
+
+    /// [`AlationClient::call`]; with `keep_raw` (regeneration) the request is repeated only
+    /// when it never left, and a 2xx body is handed over before it is parsed.
+    async fn call_with<T: TokenAnswer>(
+        &self,
+        endpoint: &'static str,
+        body: Value,
+        read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
+        keep_raw: Option<&(dyn Fn(&[u8]) + Send + Sync)>,
     ) -> Result<T, AlationError> {
         let url = self
             .base_url
@@ -290,13 +360,20 @@ impl AlationClient {
             .with_max_delay(retry.max_delay)
             .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
             .with_jitter();
+        let repeatable = keep_raw.is_none();
         let (status, object) = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(endpoint, &url, &body).await
+            self.attempt(endpoint, &url, &body, keep_raw).await
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(Failure::is_retryable)
+        .when(|failure| {
+            if repeatable {
+                failure.is_retryable()
+            } else {
+                failure.never_sent()
+            }
+        })
         .adjust(|failure, delay| {
             delay.map(|delay| match failure {
                 Failure::RateLimited {
@@ -316,6 +393,13 @@ impl AlationClient {
                 Failure::Timeout => tracing::warn!(
                     endpoint, attempt, ?delay, timeout = ?self.timeout,
                     "Alation did not answer in time; retrying"
+                ),
+                Failure::CutOff { status } => tracing::warn!(
+                    endpoint,
+                    attempt,
+                    ?delay,
+                    ?status,
+                    "Alation's answer broke off; retrying"
                 ),
                 Failure::RateLimited { .. } => tracing::warn!(
                     endpoint,
@@ -338,11 +422,19 @@ impl AlationClient {
         .map_err(|failure| {
             failure.into_error(&url, attempts.load(Ordering::Relaxed), self.timeout)
         })?;
-        read(&Fields(&object)).map_err(|e| AlationError::UnexpectedResponse {
+        let answer = read(&Fields(&object)).map_err(|e| AlationError::UnexpectedResponse {
             url: url.to_string(),
             status,
             reason: e.to_string(),
-        })
+        })?;
+        // A 2xx answer that calls the token anything but active means the token is dead.
+        match answer.status() {
+            Some(TokenStatus::Active) | None => Ok(answer),
+            Some(other) => Err(AlationError::TokenExpiredOrRevoked {
+                endpoint,
+                detail: format!("Alation answered {status} but says the token is {other}"),
+            }),
+        }
     }
 
     /// One request: the JSON object of a 2xx answer, or why not.
@@ -351,8 +443,9 @@ impl AlationClient {
         endpoint: &'static str,
         url: &Url,
         body: &Value,
+        keep_raw: Option<&(dyn Fn(&[u8]) + Send + Sync)>,
     ) -> Result<(u16, Map<String, Value>), Failure> {
-        let response = self
+        let mut response = self
             .http
             .post(url.clone())
             .json(body)
@@ -361,7 +454,34 @@ impl AlationClient {
             .map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport_failure)?;
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(Failure::Final(AlationError::UnexpectedResponse {
+                            url: url.to_string(),
+                            status,
+                            reason: format!(
+                                "the answer is larger than {} KiB, which no token answer is",
+                                MAX_BODY_BYTES / 1024
+                            ),
+                        }));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) if error.is_timeout() => return Err(Failure::Timeout),
+                Err(_) => {
+                    return Err(Failure::CutOff {
+                        status: Some(status),
+                    })
+                }
+            }
+        }
+        if let (Some(keep), 200..=299) = (keep_raw, status) {
+            keep(&bytes);
+        }
         classify(endpoint, url, status, &headers, &bytes)
     }
 }
@@ -373,11 +493,16 @@ fn refresh_body(refresh_token: &SecretString, user_id: i64) -> Value {
     })
 }
 
+/// Sorts a failure to get an answer. A connection that was never made (name resolution,
+/// refused, TLS handshake, or a timeout while connecting) means the request never left;
+/// anything later may have reached the server.
 fn transport_failure(error: reqwest::Error) -> Failure {
-    if error.is_timeout() {
+    if error.is_connect() {
+        Failure::Connect(error)
+    } else if error.is_timeout() {
         Failure::Timeout
     } else {
-        Failure::Connect(error)
+        Failure::CutOff { status: None }
     }
 }
 
@@ -407,19 +532,23 @@ fn classify(
     }
     // regenRefreshToken is missing from some Alation versions, whatever page they answer
     // with; elsewhere an HTML 404 means a wrong base_url and is reported as such.
-    if matches!(status, 404 | 405) && (endpoint == "regenRefreshToken" || !is_html(headers, body)) {
+    let json = serde_json::from_slice::<Value>(body).ok();
+    let is_object = json.as_ref().is_some_and(Value::is_object);
+    if matches!(status, 404 | 405)
+        && (endpoint == "regenRefreshToken" || (!is_object && !is_html(headers, body)))
+    {
         return Err(Failure::Final(AlationError::NotSupported {
             endpoint,
             status,
         }));
     }
-    if is_html(headers, body) {
+    // JSON first: a good answer labelled text/html by a proxy is still a good answer.
+    if !is_object && is_html(headers, body) {
         return Err(Failure::Final(AlationError::HtmlPage {
             url: url.to_string(),
             status,
         }));
     }
-    let json = serde_json::from_slice::<Value>(body).ok();
     match status {
         200..=299 => match json {
             Some(Value::Object(object)) => Ok((status, object)),

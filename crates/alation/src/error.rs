@@ -123,6 +123,21 @@ pub enum AlationError {
         #[source]
         source: reqwest::Error,
     },
+    /// The connection broke before a whole answer arrived (after the request was sent, so it
+    /// may have been carried out).
+    #[error(
+        "the answer from Alation at {url} broke off{} after {attempts} attempt(s): the request \
+         may have been carried out; check the network path (proxies, load balancers)",
+        .status.map(|s| format!(" after status {s}")).unwrap_or_default()
+    )]
+    CutOff {
+        /// The endpoint URL.
+        url: String,
+        /// The status line received, if any.
+        status: Option<u16>,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// No answer within the timeout on every attempt.
     #[error(
         "Alation at {url} did not answer within {timeout:?} in {attempts} attempts: check the \
@@ -169,6 +184,7 @@ impl AlationError {
         match self {
             AlationError::Connect { .. }
             | AlationError::Timeout { .. }
+            | AlationError::CutOff { .. }
             | AlationError::RateLimited { .. } => true,
             AlationError::ServerError { status, .. } => is_retryable_status(*status),
             _ => false,
@@ -176,9 +192,50 @@ impl AlationError {
     }
 
     /// Whether Alation said the token is expired or revoked (a person must bootstrap a new
-    /// refresh token).
+    /// refresh token). A 2xx answer whose `token_status` is not active counts too.
     pub fn is_token_expired_or_revoked(&self) -> bool {
         matches!(self, AlationError::TokenExpiredOrRevoked { .. })
+    }
+
+    /// Whether Alation refuses the token: expired, revoked, or unknown for this user.
+    pub fn is_token_dead(&self) -> bool {
+        matches!(
+            self,
+            AlationError::TokenExpiredOrRevoked { .. } | AlationError::TokenInvalid { .. }
+        )
+    }
+
+    /// Whether the request provably never reached Alation (no connection could be made), so
+    /// nothing changed there.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, AlationError::Connect { .. })
+    }
+
+    /// Whether the request may or may not have been carried out: no answer in time, a broken
+    /// answer, a 5xx or 429 (a proxy may answer those after the server acted).
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            AlationError::Timeout { .. }
+                | AlationError::CutOff { .. }
+                | AlationError::RateLimited { .. }
+                | AlationError::ServerError { .. }
+        )
+    }
+
+    /// Whether Alation answered 2xx with something that cannot be used (not JSON, an HTML
+    /// page, a missing field).
+    pub fn is_bad_answer(&self) -> bool {
+        matches!(
+            self,
+            AlationError::UnexpectedResponse {
+                status: 200..=299,
+                ..
+            } | AlationError::HtmlPage {
+                status: 200..=299,
+                ..
+            }
+        )
     }
 }
 

@@ -31,9 +31,11 @@
 
 mod client;
 mod error;
+mod source;
 mod token;
 
-pub use client::{AlationClient, ClientConfig, RetryConfig};
+pub use client::{is_loopback, AlationClient, ClientConfig, RetryConfig, MAX_BODY_BYTES};
 pub use error::AlationError;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use source::RefreshTokenSource;
 pub use token::{AccessToken, RefreshToken, TokenStatus};

@@ -107,19 +107,51 @@ impl fmt::Display for TokenStatus {
     }
 }
 
-/// A field of a response object was missing or malformed. Names the field, never the value.
+/// An answer that may say whether its token is active.
+pub(crate) trait TokenAnswer {
+    /// The token's status, for answers about a token.
+    fn status(&self) -> Option<&TokenStatus>;
+}
+
+impl TokenAnswer for RefreshToken {
+    fn status(&self) -> Option<&TokenStatus> {
+        Some(&self.token_status)
+    }
+}
+
+impl TokenAnswer for AccessToken {
+    fn status(&self) -> Option<&TokenStatus> {
+        Some(&self.token_status)
+    }
+}
+
+impl TokenAnswer for String {
+    fn status(&self) -> Option<&TokenStatus> {
+        None
+    }
+}
+
+/// A field of a response object was missing or malformed. Names the field and the keys the
+/// answer did have, never a value.
 #[derive(Debug)]
 pub(crate) struct FieldError {
     field: &'static str,
     expected: &'static str,
+    seen: Vec<String>,
 }
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "field `{}` is missing or not {}",
-            self.field, self.expected
+            "field `{}` is missing or not {} (the answer has: {})",
+            self.field,
+            self.expected,
+            if self.seen.is_empty() {
+                "no fields".to_owned()
+            } else {
+                self.seen.join(", ")
+            }
         )
     }
 }
@@ -129,19 +161,30 @@ impl fmt::Display for FieldError {
 pub(crate) struct Fields<'a>(pub(crate) &'a Map<String, Value>);
 
 impl Fields<'_> {
-    fn string(&self, field: &'static str) -> Result<&str, FieldError> {
-        self.0.get(field).and_then(Value::as_str).ok_or(FieldError {
+    fn error(&self, field: &'static str, expected: &'static str) -> FieldError {
+        let mut seen: Vec<String> = self
+            .0
+            .keys()
+            .map(|k| k.chars().take(40).collect())
+            .collect();
+        seen.truncate(20);
+        FieldError {
             field,
-            expected: "a string",
-        })
+            expected,
+            seen,
+        }
+    }
+
+    fn string(&self, field: &'static str) -> Result<&str, FieldError> {
+        self.0
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.error(field, "a string"))
     }
 
     fn secret(&self, field: &'static str) -> Result<SecretString, FieldError> {
         match self.string(field)? {
-            "" => Err(FieldError {
-                field,
-                expected: "a non-empty string",
-            }),
+            "" => Err(self.error(field, "a non-empty string")),
             token => Ok(SecretString::from(token)),
         }
     }
@@ -153,10 +196,7 @@ impl Fields<'_> {
                 v.as_i64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
-            .ok_or(FieldError {
-                field: "user_id",
-                expected: "an integer",
-            })
+            .ok_or_else(|| self.error("user_id", "an integer"))
     }
 
     fn timestamp(&self, field: &'static str) -> Result<Timestamp, FieldError> {
@@ -164,10 +204,7 @@ impl Fields<'_> {
             .get(field)
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
-            .ok_or(FieldError {
-                field,
-                expected: "an RFC 3339 timestamp",
-            })
+            .ok_or_else(|| self.error(field, "an RFC 3339 timestamp"))
     }
 
     fn optional_timestamp(&self, field: &'static str) -> Result<Option<Timestamp>, FieldError> {
@@ -252,6 +289,9 @@ mod tests {
             .access_token()
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "field `user_id` is missing or not an integer");
+        assert_eq!(
+            err,
+            "field `user_id` is missing or not an integer (the answer has: user_id)"
+        );
     }
 }

@@ -78,7 +78,10 @@ async fn expired_or_revoked_tokens_say_so_and_are_not_retried() {
 
     let revoked = SecretString::from(emulator.issue_refresh_token(BOB, "rt"));
     emulator.revoke_refresh_tokens(BOB);
-    let err = client.regen_refresh_token(&revoked, BOB).await.unwrap_err();
+    let err = client
+        .regen_refresh_token(&revoked, BOB, &|_| {})
+        .await
+        .unwrap_err();
     assert!(err.is_token_expired_or_revoked(), "{err:?}");
 }
 
@@ -169,7 +172,7 @@ async fn regen_on_an_alation_without_it_is_not_supported() {
     .await;
     let refresh = SecretString::from(emulator.issue_refresh_token(ALICE, "rt"));
     let err = client
-        .regen_refresh_token(&refresh, ALICE)
+        .regen_refresh_token(&refresh, ALICE, &|_| {})
         .await
         .unwrap_err();
     assert!(

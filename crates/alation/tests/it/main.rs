@@ -2,6 +2,8 @@
 
 mod config;
 mod errors;
+mod hostile;
+mod regeneration;
 mod retries;
 mod secrets;
 mod success;

@@ -68,7 +68,7 @@ async fn tokens_never_appear_in_debug_or_display() {
         emulator.clear_faults();
     }
     let regenerated = client
-        .regen_refresh_token(&refresh.refresh_token, ALICE)
+        .regen_refresh_token(&refresh.refresh_token, ALICE, &|_| {})
         .await
         .unwrap();
     secrets.push(regenerated.refresh_token.expose_secret().to_owned());

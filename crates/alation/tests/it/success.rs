@@ -61,7 +61,7 @@ async fn the_whole_token_lifecycle_works_against_the_emulator() {
     assert!(!emulator.access_token_is_active(access.api_access_token.expose_secret()));
 
     let regenerated = client
-        .regen_refresh_token(&refresh.refresh_token, ALICE)
+        .regen_refresh_token(&refresh.refresh_token, ALICE, &|_| {})
         .await
         .unwrap();
     assert_ne!(
