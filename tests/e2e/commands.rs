@@ -13,7 +13,7 @@ async fn status_shows_expiry_and_locations_as_table_and_json_without_secrets() {
         "{}",
         before.stdout
     );
-    assert!(before.stdout.contains("access due"), "{}", before.stdout);
+    assert!(before.stdout.contains("access-due"), "{}", before.stdout);
 
     let rotated = world.run(&["run"], &[]).await;
     assert_eq!(rotated.code, 0, "{}", rotated.all());
@@ -44,7 +44,8 @@ async fn status_shows_expiry_and_locations_as_table_and_json_without_secrets() {
             .unwrap(),
         expires
     );
-    assert_eq!(rows[1]["refresh_token_at"], "local:state/int1");
+    assert_eq!(rows[1]["state_at"], "local:state/int1");
+    assert_eq!(rows[1]["credential"], "refresh-token");
 }
 
 #[tokio::test]

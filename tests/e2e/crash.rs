@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use alation_emulator::{Fault, FaultKind};
 use rand::Rng;
 use rotator_alation::ExposeSecret;
-use rotator_core::engine::hooks::POINTS;
+use rotator_core::engine::Checkpoint;
 
 use crate::harness::{Run, World};
 
 /// Every run regenerates the refresh token and mints an access token: both thresholds are the
 /// whole lifetime.
-const ALWAYS_DUE: &str = "access_renew_before = \"100%\"\nrefresh_renew_before = \"100%\"";
+const ALWAYS_DUE: &str = "access_renew_before = \"100%\"\nrefresh_renew_before = \"100%\"\nmin_regenerate_interval = \"0s\"";
 
 /// The pause point between Alation's answer and the first durable write.
 const WINDOW: &str = "after-regen";
@@ -149,11 +149,11 @@ async fn sigkill_at_every_point_and_at_random_moments_loses_nothing_outside_the_
 
     // Every pause point, several times over.
     for round in 0..KILLS_PER_POINT {
-        for point in POINTS {
+        for point in Checkpoint::ALL.map(Checkpoint::name) {
             let what = format!("kill at {point} (round {round})");
             let regens = world.emulator.calls("regenRefreshToken");
             kill_at(&mut world, point).await;
-            if *point != "before-regen" {
+            if point != "before-regen" {
                 assert_eq!(
                     world.emulator.calls("regenRefreshToken"),
                     regens + 1,
@@ -161,7 +161,7 @@ async fn sigkill_at_every_point_and_at_random_moments_loses_nothing_outside_the_
                 );
             }
             let after = aftermath(&mut world).await;
-            let tally = tallies.entry((*point).to_owned()).or_default();
+            let tally = tallies.entry(point.to_owned()).or_default();
             tally.kills += 1;
             if after.escrow == Some(true) {
                 tally.escrowed += 1;
@@ -169,7 +169,7 @@ async fn sigkill_at_every_point_and_at_random_moments_loses_nothing_outside_the_
             if after.lost() {
                 tally.lost += 1;
                 assert_eq!(
-                    *point, WINDOW,
+                    point, WINDOW,
                     "{what}: the refresh token was lost outside the window"
                 );
                 assert!(
@@ -343,10 +343,10 @@ async fn sigkill_at_every_point_and_at_random_moments_loses_nothing_outside_the_
     );
 
     assert!(total_kills >= 50, "only {total_kills} kills");
-    for point in POINTS {
-        let tally = &tallies[*point];
+    for point in Checkpoint::ALL.map(Checkpoint::name) {
+        let tally = &tallies[point];
         assert_eq!(tally.kills, KILLS_PER_POINT, "{point}");
-        if *point == WINDOW {
+        if point == WINDOW {
             assert_eq!(
                 tally.lost, tally.kills,
                 "a kill at {WINDOW} always loses the token: Alation killed the old one and the new \

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use alation_emulator::{Emulator, EmulatorConfig, User};
 use rotator_alation::{AlationClient, AlationError, ClientConfig, ExposeSecret, SecretString};
+use rotator_core::engine::{Escrow, EscrowIdentity};
 use rotator_core::{
-    AccessTokenDocument, Precondition, RefreshTokenDocument, TokenSink, TokenSinkExt,
+    AccessTokenDocument, Precondition, RefreshTokenDocument, Slot, TokenSink, TokenSinkExt,
 };
 use rotator_sink_file::FileSink;
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
@@ -156,6 +157,9 @@ impl World {
             created_at: token.created_at,
             integration: format!("int{i}"),
             last_regenerated_at: None,
+            standby: None,
+            regenerating: None,
+            degraded: None,
         };
         sink.write_as(key, &document, Precondition::Absent, false)
             .await
@@ -333,30 +337,45 @@ impl World {
         self.dir.path().join("escrow")
     }
 
-    /// Integration `i`'s escrow file (present only while a token waits there).
-    pub fn escrow_file(&self, i: usize) -> PathBuf {
-        self.escrow_dir().join(format!("int{i}.json"))
+    /// Who integration `i`'s escrowed tokens belong to, as the binary names them.
+    pub fn escrow_identity(&self, i: usize) -> EscrowIdentity {
+        EscrowIdentity {
+            integration: format!("int{i}"),
+            base_url: self.emulator.base_url().to_string(),
+            user_id: self.users[i].id,
+            store: "local".into(),
+            key: format!("state/int{i}"),
+        }
     }
 
-    /// The refresh token waiting in integration `i`'s escrow file, if any. Panics if the file
-    /// is not a document with a refresh token.
+    /// The refresh token waiting in integration `i`'s escrow (parsed, or read from a raw
+    /// answer), if any. Panics if the escrow cannot be read.
     pub fn escrowed(&self, i: usize) -> Option<SecretString> {
         self.read_escrow(i).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn read_escrow(&self, i: usize) -> Result<Option<SecretString>, String> {
-        let path = self.escrow_file(i);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("read {}: {e}", path.display())),
-        };
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-        let token = value["refresh_token"]
-            .as_str()
-            .ok_or_else(|| format!("{} has no refresh_token", path.display()))?;
-        Ok(Some(SecretString::from(token.to_owned())))
+        let contents = Escrow::new(self.escrow_dir())
+            .contents(&self.escrow_identity(i))
+            .map_err(|e| e.to_string())?;
+        Ok(contents
+            .tokens
+            .into_iter()
+            .find(|t| t.slot == Slot::Primary)
+            .map(|t| t.refresh_token))
+    }
+
+    /// Integration `i`'s escrow file for a parsed primary token (present only while one waits).
+    pub fn escrow_file(&self, i: usize) -> PathBuf {
+        self.escrow_dir().join(format!(
+            "{}.primary.token.json",
+            self.escrow_identity(i).stem()
+        ))
+    }
+
+    /// Whether anything waits in integration `i`'s escrow.
+    pub fn escrow_holds(&self, i: usize) -> bool {
+        Escrow::new(self.escrow_dir()).holds(&self.escrow_identity(i))
     }
 
     /// Checks that integration `i` works: the access token at `alation/int{i}` (and at every
@@ -383,7 +402,7 @@ impl World {
         if !self.refresh_is_valid(i, &refresh.refresh_token).await {
             return Err(format!("int{i}: the stored refresh token is dead"));
         }
-        if self.escrow_file(i).exists() {
+        if self.escrow_holds(i) {
             return Err(format!("int{i}: a refresh token still waits in escrow"));
         }
         Ok(())

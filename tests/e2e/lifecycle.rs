@@ -306,7 +306,7 @@ async fn a_pasted_token_of_another_user_is_refused_and_nothing_is_stored() {
 
 /// Refresh tokens live one hour and are regenerated when less than 20 minutes remain; access
 /// tokens live ten minutes.
-const REGEN_POLICY: &str = "access_renew_before = \"2m\"\nrefresh_renew_before = \"20m\"";
+const REGEN_POLICY: &str = "access_renew_before = \"2m\"\nrefresh_renew_before = \"20m\"\nmin_regenerate_interval = \"0s\"";
 
 /// One bootstrapped integration with those lifetimes under [`REGEN_POLICY`], after a
 /// first successful run (returned).
@@ -408,7 +408,7 @@ async fn regeneration_while_the_access_token_is_fresh_leaves_a_working_access_to
         Duration::from_secs(2 * 60 * 60),
     );
     world.write_config(
-        &world.config_text("access_renew_before = \"5m\"\nrefresh_renew_before = \"90m\""),
+        &world.config_text("access_renew_before = \"5m\"\nrefresh_renew_before = \"90m\"\nmin_regenerate_interval = \"0s\""),
     );
     world.bootstrap_all().await;
     let first = world.run(&["run"], &[]).await;
@@ -444,7 +444,8 @@ async fn a_revoked_refresh_token_needs_bootstrap_until_one_is_stored() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stdout.contains("needs bootstrap"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("`alation-rotator bootstrap int0`"),
+        run.stdout
+            .contains("`alation-rotator bootstrap int0 --username USER`"),
         "{}",
         run.stdout
     );
@@ -456,7 +457,7 @@ async fn a_revoked_refresh_token_needs_bootstrap_until_one_is_stored() {
 
     let (status, line) = status_line(&mut world, 0).await;
     assert!(
-        line.contains("needs bootstrap"),
+        line.contains("needs-bootstrap"),
         "status must say so: {}",
         status.stdout
     );
@@ -481,7 +482,7 @@ async fn status_says_needs_bootstrap_once_the_stored_refresh_token_has_expired()
 
     world.advance(Duration::from_secs(61 * 60));
     let (status, line) = status_line(&mut world, 0).await;
-    assert!(line.contains("needs bootstrap"), "{}", status.stdout);
+    assert!(line.contains("needs-bootstrap"), "{}", status.stdout);
     assert!(
         status.stdout.contains("alation-rotator bootstrap int0"),
         "{}",
@@ -615,7 +616,7 @@ async fn a_regenerated_token_waits_in_escrow_while_the_state_store_is_down() {
     std::fs::remove_file(&state_dir).unwrap();
     std::fs::rename(&away, &state_dir).unwrap();
     let (status, line) = status_line(&mut world, 0).await;
-    assert!(line.contains("escrow waiting"), "{}", status.stdout);
+    assert!(line.contains("escrow-waiting"), "{}", status.stdout);
 
     let next = world.run(&["run"], &[]).await;
     assert_eq!(next.code, 0, "{}", next.all());

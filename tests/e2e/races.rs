@@ -14,7 +14,7 @@ const INTEGRATIONS: usize = 20;
 
 /// Access tokens live an hour (renewed with 15 minutes left), refresh tokens six hours
 /// (regenerated with two hours left).
-const POLICY: &str = "access_renew_before = \"15m\"\nrefresh_renew_before = \"2h\"";
+const POLICY: &str = "access_renew_before = \"15m\"\nrefresh_renew_before = \"2h\"\nmin_regenerate_interval = \"0s\"";
 const ACCESS_LIFETIME: Duration = Duration::from_secs(3600);
 const REFRESH_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
@@ -210,9 +210,10 @@ async fn two_runners_at_once_corrupt_nothing_and_lose_nothing() {
     }
 }
 
-/// Runner A reads the stored token's version, then waits on Alation while runner B rotates
-/// the same integration to the end. A's compare-and-set write then fails; A must re-read, find B's
-/// fresh token and keep it, not overwrite it.
+/// Runner A reads the stored token's version and gets its token minted, but its answer is
+/// slow; meanwhile runner B rotates the same integration to the end with a newer token. A's
+/// compare-and-set write then fails; A must re-read, find B's token at least as new as its own
+/// and keep it, not overwrite it.
 #[tokio::test]
 async fn the_loser_of_a_write_race_keeps_the_winners_token() {
     let mut world = World::bootstrapped(1, "").await;
@@ -220,9 +221,11 @@ async fn the_loser_of_a_write_race_keeps_the_winners_token() {
     assert_eq!(first.code, 0, "{}", first.all());
     let mints_before = world.emulator.calls("createAPIAccessToken");
     world.emulator.inject(
-        alation_emulator::Fault::new(alation_emulator::FaultKind::Latency(Duration::from_secs(2)))
-            .on("createAPIAccessToken")
-            .times(1),
+        alation_emulator::Fault::new(alation_emulator::FaultKind::CommitThenHang(
+            Duration::from_secs(2),
+        ))
+        .on("createAPIAccessToken")
+        .times(1),
     );
     let slow = world.spawn(&["run", "--force"], &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -244,7 +247,7 @@ async fn the_loser_of_a_write_race_keeps_the_winners_token() {
     assert_eq!(slow.code, 0, "{}", slow.all());
     assert!(
         slow.stderr
-            .contains("another runner wrote a fresh token first; keeping it"),
+            .contains("another runner wrote a token at least as new first; keeping it"),
         "{}",
         slow.stderr
     );
@@ -257,5 +260,38 @@ async fn the_loser_of_a_write_race_keeps_the_winners_token() {
         stored.api_access_token.expose_secret(),
         winner.api_access_token.expose_secret()
     );
+    assert!(world.api_accepts(&stored.api_access_token).await);
+}
+
+/// The other way round: A's token is minted after B's (Alation was slow before minting it), so
+/// when A's write conflicts, B's older token is overwritten with A's newer one.
+#[tokio::test]
+async fn a_conflicting_older_token_is_overwritten_by_the_newer_one() {
+    let mut world = World::bootstrapped(1, "").await;
+    let first = world.run(&["run"], &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    let mints_before = world.emulator.calls("createAPIAccessToken");
+    world.emulator.inject(
+        alation_emulator::Fault::new(alation_emulator::FaultKind::Latency(Duration::from_secs(2)))
+            .on("createAPIAccessToken")
+            .times(1),
+    );
+    let slow = world.spawn(&["run", "--force"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while world.emulator.calls("createAPIAccessToken") == mints_before {
+        assert!(
+            Instant::now() < deadline,
+            "runner A never asked for a token"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fast = world.run(&["run", "--force"], &[]).await;
+    assert_eq!(fast.code, 0, "{}", fast.all());
+    let (older, _) = world.access(0).await.expect("runner B wrote");
+    let slow = slow.wait(Duration::from_secs(30)).await;
+    world.check_output(&slow).await;
+    assert_eq!(slow.code, 0, "{}", slow.all());
+    let (stored, _) = world.access(0).await.unwrap();
+    assert!(stored.created_at > older.created_at, "the newer token won");
     assert!(world.api_accepts(&stored.api_access_token).await);
 }

@@ -6,7 +6,7 @@ use alation_emulator::{Fault, FaultKind};
 
 use crate::harness::{outcomes, World};
 
-const SHORT_POLICY: &str = "access_renew_before = \"10s\"\nrefresh_renew_before = \"10m\"";
+const SHORT_POLICY: &str = "access_renew_before = \"10s\"\nrefresh_renew_before = \"10m\"\nmin_regenerate_interval = \"0s\"";
 
 #[tokio::test]
 async fn first_run_rotates_second_writes_nothing_and_expiry_brings_rotation_back() {
@@ -31,7 +31,7 @@ async fn first_run_rotates_second_writes_nothing_and_expiry_brings_rotation_back
     let mut versions = Vec::new();
     for i in 0..3 {
         let (document, version) = world.access(i).await.expect("access token written");
-        assert_eq!(document.user_id, world.users[i].id);
+        assert_eq!(document.user_id, Some(world.users[i].id));
         assert_eq!(document.integration, format!("int{i}"));
         assert!(
             world.api_accepts(&document.api_access_token).await,

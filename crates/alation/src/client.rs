@@ -10,6 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use rotator_core::KeepRaw;
+
 use crate::error::{is_retryable_status, AlationError};
 use crate::token::{AccessToken, Fields, RefreshToken, TokenAnswer, TokenStatus};
 
@@ -276,7 +278,7 @@ impl AlationClient {
         &self,
         refresh_token: &SecretString,
         user_id: i64,
-        keep_raw: &(dyn Fn(&[u8]) + Send + Sync),
+        keep_raw: KeepRaw<'_>,
     ) -> Result<RefreshToken, AlationError> {
         self.call_with(
             "regenRefreshToken",
@@ -347,7 +349,7 @@ impl AlationClient {
         endpoint: &'static str,
         body: Value,
         read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
-        keep_raw: Option<&(dyn Fn(&[u8]) + Send + Sync)>,
+        keep_raw: Option<KeepRaw<'_>>,
     ) -> Result<T, AlationError> {
         let url = self
             .base_url
@@ -443,7 +445,7 @@ impl AlationClient {
         endpoint: &'static str,
         url: &Url,
         body: &Value,
-        keep_raw: Option<&(dyn Fn(&[u8]) + Send + Sync)>,
+        keep_raw: Option<KeepRaw<'_>>,
     ) -> Result<(u16, Map<String, Value>), Failure> {
         let mut response = self
             .http

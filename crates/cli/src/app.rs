@@ -1,224 +1,200 @@
-//! Wires configuration to backends and runs the commands.
+//! [`App`]: the runner, with the store types it knows, and the commands it dispatches.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rotator_alation::{AlationClient, ClientConfig, RetryConfig};
-use rotator_core::engine::{Engine, Escrow, Integration, Location, Report, RunOptions};
-use rotator_core::{Clock, Policy, SystemClock};
+use clap::Parser;
+use rotator_core::engine::{Report, RunOptions};
+use rotator_core::{RenewBefore, Shard};
 
-use crate::cli::{Cli, Command, Global, RunArgs};
-use crate::config::{Config, LocationConfig};
-use crate::{bootstrap, demo, output};
+use crate::cli::{Cli, Command, RunArgs, StatusArgs};
+use crate::config::Config;
+use crate::registry::{Registry, StoreType};
+use crate::setup::{self, Setup, UsageError, EXIT_FAILED, EXIT_OK};
+use crate::signals::Stop;
+use crate::{bootstrap, logging, output};
 
-/// Every integration is fresh or rotated.
-pub const EXIT_OK: u8 = 0;
-/// At least one integration failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Usage or configuration error; nothing was contacted.
-pub const EXIT_USAGE: u8 = 2;
+/// The alation-rotator command line, with the store types it knows.
+///
+/// `App::new()` knows the built-in stores of this build (`file`, `vault`,
+/// `aws_secrets_manager`, `exec`, each behind its cargo feature); add your own with
+/// [`App::with_store`] and run it with [`App::main`]. Your binary then reads the same
+/// configuration file and offers the same commands, exit codes, logs and metrics:
+///
+/// ```no_run
+/// # use alation_rotator::{App, StoreType};
+/// # struct MyStore;
+/// # #[derive(Debug, serde::Deserialize)] struct MyConfig;
+/// # impl StoreType for MyStore {
+/// #     const TYPE: &'static str = "mine";
+/// #     type Config = MyConfig;
+/// #     fn validate(_: &MyConfig) -> Result<(), rotator_core::ConfigError> { Ok(()) }
+/// #     async fn build(_: &MyConfig) -> Result<std::sync::Arc<dyn rotator_core::TokenSink>, rotator_core::SinkError> { unimplemented!() }
+/// # }
+/// fn main() -> std::process::ExitCode {
+///     App::new().with_store::<MyStore>().main()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct App {
+    pub(crate) registry: Registry,
+}
 
-/// An error in what the user asked for or configured: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct UsageError(#[from] pub anyhow::Error);
-
-/// The exit code for an error that ended a command.
-pub fn exit_code_of(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<UsageError>().is_some()
-        || error.downcast_ref::<crate::config::ConfigError>().is_some()
-    {
-        EXIT_USAGE
-    } else {
-        EXIT_FAILED
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// The error and its causes on one line, each cause once.
-pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
-}
-
-/// Runs the command; `Ok` holds the exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
-        Command::Demo => demo::run().await,
-        Command::Bootstrap(args) => {
-            let (_, config) = load(&cli.global)?;
-            bootstrap::bootstrap(&config, &args).await
-        }
-        Command::Revoke { name } => {
-            let (_, config) = load(&cli.global)?;
-            bootstrap::revoke(&config, &name).await
-        }
-        Command::CheckConfig => {
-            let (path, config) = load(&cli.global)?;
-            println!(
-                "{}: OK ({} integrations, {} stores)",
-                path.display(),
-                config.integrations.len(),
-                config.stores.len()
-            );
-            Ok(EXIT_OK)
-        }
-        Command::Run(args) => {
-            let (path, config) = load(&cli.global)?;
-            rotate(&path, &config, &args).await
-        }
-        Command::Status { format, offline } => {
-            let (_, config) = load(&cli.global)?;
-            let setup = Setup::build(&config).await?;
-            let reports = setup.engine.status(&setup.integrations, !offline).await;
-            output::print_status(&setup.integrations, &reports, format)?;
-            Ok(if reports.iter().any(Report::is_failure) {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            })
-        }
-    }
-}
-
-/// `run`: one pass.
-pub async fn rotate(path: &Path, config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
-    let setup = Setup::build(config).await?;
-    let selected = select(&setup.integrations, &args.only)
-        .with_context(|| format!("{}: --only", path.display()))?;
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        force: args.force,
-        verify_refresh: false,
-    };
-    let reports = setup.engine.run(&selected, options).await;
-    output::print_run(&reports);
-    Ok(if reports.iter().any(Report::is_failure) {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    })
-}
-
-fn select(all: &[Integration], only: &[String]) -> Result<Vec<Integration>, UsageError> {
-    if only.is_empty() {
-        return Ok(all.to_vec());
-    }
-    for name in only {
-        find(all, name)?;
-    }
-    Ok(all
-        .iter()
-        .filter(|i| only.contains(&i.name))
-        .cloned()
-        .collect())
-}
-
-/// The integration named `name`; a usage error listing the configured names otherwise.
-pub fn find<'a>(all: &'a [Integration], name: &str) -> Result<&'a Integration, UsageError> {
-    all.iter().find(|i| i.name == name).ok_or_else(|| {
-        let known: Vec<_> = all.iter().map(|i| i.name.as_str()).collect();
-        UsageError(anyhow::anyhow!(
-            "no integration is named {name:?}; configured: {}",
-            known.join(", ")
-        ))
-    })
-}
-
-/// Finds and loads the configuration: `--config`, else `$ALATION_ROTATOR_CONFIG` (both in
-/// `global.config`), else `./alation-rotator.toml`.
-pub fn load(global: &Global) -> anyhow::Result<(PathBuf, Config)> {
-    let path = global
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("alation-rotator.toml"));
-    let config = Config::load(&path)?;
-    Ok((path, config))
-}
-
-/// The engine and integrations built from a configuration, without contacting anything.
-pub struct Setup {
-    /// The engine.
-    pub engine: Engine,
-    /// The integrations, with their stores.
-    pub integrations: Vec<Integration>,
-}
-
-impl Setup {
-    /// Builds clients and stores; errors here are configuration errors (exit 2).
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let mut client_config = ClientConfig::new(config.alation.base_url.clone());
-        client_config.timeout = config.alation.timeout;
-        client_config.ca_file = config.alation.ca_file.clone();
-        client_config.retry = RetryConfig {
-            max_attempts: config.alation.max_attempts,
-            ..RetryConfig::default()
+impl App {
+    /// The runner with the built-in stores of this build.
+    pub fn new() -> Self {
+        let app = Self {
+            registry: Registry::default(),
         };
-        let client = AlationClient::new(client_config)
-            .context("key `alation`")
-            .map_err(UsageError)?;
-
-        let mut sinks = std::collections::BTreeMap::new();
-        for (name, store) in &config.stores {
-            let sink = store
-                .build()
-                .await
-                .with_context(|| format!("store `stores.{name}`"))
-                .map_err(UsageError)?;
-            sinks.insert(name.clone(), sink);
-        }
-        let location = |l: &LocationConfig| Location {
-            store: l.store.clone(),
-            key: l.key.clone(),
-            sink: Arc::clone(&sinks[&l.store]),
-            takeover: l.takeover,
-        };
-        let integrations = config
-            .integrations
-            .iter()
-            .map(|i| Integration {
-                name: i.name.clone(),
-                user_id: i.user_id,
-                refresh_token: location(&i.refresh_token),
-                access_token: i.access_token.as_slice().iter().map(location).collect(),
-                policy: Policy {
-                    access_renew_before: i
-                        .access_renew_before
-                        .unwrap_or(config.policy.access_renew_before),
-                    refresh_renew_before: i
-                        .refresh_renew_before
-                        .unwrap_or(config.policy.refresh_renew_before),
-                    validate: i.validate.unwrap_or(config.policy.validate),
-                },
-            })
-            .collect();
-        let engine = Engine::new(client, clock())
-            .with_max_concurrency(config.policy.max_concurrency)
-            .with_escrow(Escrow::new(&config.escrow.directory));
-        Ok(Self {
-            engine,
-            integrations,
-        })
+        #[cfg(feature = "file")]
+        let app = app.with_store::<crate::builtin::FileStore>();
+        #[cfg(feature = "vault")]
+        let app = app.with_store::<crate::builtin::VaultStore>();
+        #[cfg(feature = "aws")]
+        let app = app.with_store::<crate::builtin::AwsSecretsManagerStore>();
+        app
     }
-}
 
-/// The system clock. Debug builds (what `cargo test` runs) honour
-/// `ALATION_ROTATOR_TEST_CLOCK_OFFSET` (a humantime duration) so end-to-end tests can move
-/// time instead of sleeping; release builds never read it.
-fn clock() -> Arc<dyn Clock> {
-    #[cfg(debug_assertions)]
-    if let Ok(offset) = std::env::var("ALATION_ROTATOR_TEST_CLOCK_OFFSET") {
-        if let Ok(offset) = humantime::parse_duration(&offset) {
-            if let Ok(offset) = jiff::SignedDuration::try_from(offset) {
-                return Arc::new(SystemClock::with_offset(offset));
+    /// Adds a store type (`type = T::TYPE` in `[stores.NAME]`); a later registration of the
+    /// same type string replaces an earlier one.
+    pub fn with_store<T: StoreType>(mut self) -> Self {
+        self.registry.register::<T>();
+        self
+    }
+
+    /// Parses the process's arguments, runs the command and returns its exit code: 0 every
+    /// integration fresh or rotated, 1 at least one failed (or was not reached), 2 a usage or
+    /// configuration error (nothing contacted). The error chain is printed once, to standard
+    /// error.
+    pub fn main(self) -> ExitCode {
+        let cli = Cli::parse();
+        logging::init(&cli.global, cli.command.default_log_level());
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("error: cannot start the async runtime: {error}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        };
+        match runtime.block_on(self.run(cli)) {
+            Ok(code) => ExitCode::from(code),
+            Err(error) => {
+                eprintln!("error: {}", setup::error_chain(&error));
+                ExitCode::from(setup::exit_code_of(&error))
             }
         }
     }
-    Arc::new(SystemClock::new())
+
+    /// Runs one parsed command; `Ok` holds the exit code.
+    async fn run(&self, cli: Cli) -> anyhow::Result<u8> {
+        let load = || setup::load(&cli.global, &self.registry);
+        match &cli.command {
+            Command::Demo => crate::demo::run(self).await,
+            Command::Bootstrap(args) => bootstrap::bootstrap(&load()?.1, args).await,
+            Command::Revoke { name } => bootstrap::revoke(&load()?.1, name).await,
+            Command::CheckConfig => check_config(load()?).await,
+            Command::Run(args) => rotate(&load()?.1, args).await,
+            Command::Status(args) => status(&load()?.1, args).await,
+        }
+    }
+}
+
+fn shard_of(args: &crate::cli::ShardArgs) -> Result<Shard, UsageError> {
+    args.resolve()
+        .map_err(|e| UsageError(anyhow::anyhow!("--shard: {e}")))
+}
+
+/// Exit 1 when any integration failed or was not reached.
+fn exit_code(reports: &[Report]) -> u8 {
+    if reports.iter().any(Report::is_failure) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `run`: one pass over the selected integrations, stopping gracefully on a signal.
+async fn rotate(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
+    let shard = shard_of(&args.shard)?;
+    let setup = Setup::build(config).await?;
+    let selected = setup::select(&setup.integrations, &args.only, shard)?;
+    let options = RunOptions::run().dry_run(args.dry_run).force(args.force);
+    let stop = Stop::watch(Some(config.policy.run_deadline));
+    let reports = crate::signals::run(
+        &setup.engine,
+        &selected,
+        options,
+        &stop,
+        config.policy.shutdown_grace,
+    )
+    .await;
+    output::print_run(&reports);
+    Ok(exit_code(&reports))
+}
+
+/// `status`: every integration's health, writing nothing.
+async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
+    let shard = shard_of(&args.shard)?;
+    let setup = Setup::build(config).await?;
+    let selected = setup::select(&setup.integrations, &[], shard)?;
+    let reports = setup.engine.status(&selected, !args.offline).await;
+    output::print_status(&selected, &reports, args.format)?;
+    Ok(exit_code(&reports))
+}
+
+/// `check-config`: parses, validates and builds every store offline; warns about settings
+/// that work but will hurt.
+async fn check_config((path, config): (std::path::PathBuf, Config)) -> anyhow::Result<u8> {
+    let setup = Setup::build(&config)
+        .await
+        .with_context(|| path.display().to_string())?;
+    for warning in warnings(&config) {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
+    println!(
+        "{}: OK ({} integrations, {} stores)",
+        path.display(),
+        setup.integrations.len(),
+        config.stores.len()
+    );
+    Ok(EXIT_OK)
+}
+
+/// Settings that are valid but defeat their purpose.
+fn warnings(config: &Config) -> Vec<String> {
+    let half_lifetime = std::time::Duration::from_secs(30 * 86_400);
+    let too_early = |renew: &RenewBefore| match renew {
+        RenewBefore::Percent(p) => *p >= 50.0,
+        RenewBefore::Duration(d) => *d >= half_lifetime,
+    };
+    let mut warnings = Vec::new();
+    if too_early(&config.policy.refresh_renew_before) {
+        warnings.push(format!(
+            "policy.refresh_renew_before = {} is at least half a refresh token's lifetime \
+             (60 days by Alation's default): tokens would be regenerated far more often than \
+             needed, and each regeneration is a moment a crash can cost the token; 14d is the \
+             default",
+            config.policy.refresh_renew_before
+        ));
+    }
+    for (i, integration) in config.integrations.iter().enumerate() {
+        if let Some(renew) = &integration.refresh_renew_before {
+            if too_early(renew) {
+                warnings.push(format!(
+                    "integrations[{i}].refresh_renew_before = {renew} is at least half a refresh \
+                     token's lifetime (60 days by Alation's default)"
+                ));
+            }
+        }
+    }
+    warnings
 }

@@ -4,30 +4,48 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context as _;
 use rotator_alation::SecretString;
-use rotator_core::Precondition;
+use rotator_core::engine::{BootstrapCredential, Integration};
+use rotator_core::{Credential, Precondition, RefreshGrant, SourceError, TokenSource};
+use tracing::warn;
 
-use crate::app::{find, Setup, UsageError, EXIT_FAILED, EXIT_OK};
 use crate::cli::BootstrapArgs;
 use crate::config::Config;
 use crate::output;
+use crate::setup::{self, Setup, UsageError, EXIT_FAILED, EXIT_OK};
+use crate::signals::Stop;
 
-/// Reads one line of standard input as a secret; the line is never echoed or logged.
-fn secret_from_stdin(what: &str) -> anyhow::Result<SecretString> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .with_context(|| format!("reading the {what} from standard input"))?;
-    let value = line.trim_end_matches(['\r', '\n']).trim();
-    if value.is_empty() {
-        return Err(UsageError(anyhow::anyhow!("standard input held no {what}")).into());
+/// Reads `count` lines of standard input as secrets; they are never echoed or logged.
+fn secrets_from_stdin(what: &str, count: usize) -> anyhow::Result<Vec<SecretString>> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut secrets = Vec::with_capacity(count);
+    for n in 1..=count {
+        let line = lines
+            .next()
+            .transpose()
+            .with_context(|| format!("reading the {what} from standard input"))?
+            .unwrap_or_default();
+        let value = line.trim();
+        if value.is_empty() {
+            return Err(UsageError(anyhow::anyhow!(if count == 1 {
+                format!("standard input held no {what}")
+            } else {
+                format!(
+                    "standard input held {} {what}(s) but this integration keeps a standby: \
+                     paste {count}, one per line",
+                    n - 1
+                )
+            }))
+            .into());
+        }
+        secrets.push(SecretString::from(value.to_owned()));
     }
-    Ok(SecretString::from(value.to_owned()))
+    Ok(secrets)
 }
 
 fn password(args: &BootstrapArgs) -> anyhow::Result<SecretString> {
     if args.password_stdin {
-        return secret_from_stdin("password");
+        return Ok(secrets_from_stdin("password", 1)?.remove(0));
     }
     if !std::io::stdin().is_terminal() {
         return Err(UsageError(anyhow::anyhow!(
@@ -41,39 +59,82 @@ fn password(args: &BootstrapArgs) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(password))
 }
 
+/// A pasted refresh token, checked with the source and kept exactly as pasted.
+async fn pasted(
+    source: &dyn TokenSource,
+    token: SecretString,
+    user_id: i64,
+) -> Result<RefreshGrant, SourceError> {
+    let status = source
+        .check(&Credential::RefreshToken {
+            refresh_token: token.clone(),
+            user_id,
+        })
+        .await?;
+    let now = jiff::Timestamp::now();
+    Ok(RefreshGrant::new(
+        token,
+        status.user_id.unwrap_or(user_id),
+        status.name.unwrap_or_default(),
+        status.created_at.unwrap_or(now),
+        status.expires_at.unwrap_or(now),
+    ))
+}
+
 /// `bootstrap NAME`.
 pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<u8> {
     let setup = Setup::build(config).await?;
-    let integration = find(&setup.integrations, &args.name)?;
-    let engine = &setup.engine;
+    let integration = setup::find(&setup.integrations, &args.name)?;
+    let user_id = integration.user_id.unwrap_or_default();
+    let tokens = if integration.policy.standby { 2 } else { 1 };
     // Read secrets before contacting anything, so a bad invocation fails fast.
-    let pasted = if args.refresh_token_stdin {
-        Some(secret_from_stdin("refresh token")?)
+    let pasted_tokens = if args.refresh_token_stdin {
+        Some(secrets_from_stdin("refresh token", tokens)?)
     } else {
         None
     };
     let password = match &args.username {
-        Some(_) if pasted.is_none() => Some(password(args)?),
+        Some(_) if pasted_tokens.is_none() => Some(password(args)?),
         _ => None,
     };
+    let stop = Stop::watch(None);
     // Refuse before creating anything at Alation, so a refusal leaves no orphan token.
-    let precondition = match engine.bootstrap_precondition(integration, args.force).await {
+    let precondition = match setup
+        .engine
+        .bootstrap_precondition(integration, args.force)
+        .await
+    {
         Ok(precondition) => precondition,
         Err(failure) => {
             eprintln!("error: {failure}");
             return Ok(EXIT_FAILED);
         }
     };
-    let token = match (pasted, &args.username, password) {
-        (Some(token), _, _) => engine
-            .client()
-            .validate_refresh_token(&token, integration.user_id)
-            .await
-            .context("validating the pasted refresh token with Alation"),
+    if stop.token.is_cancelled() {
+        eprintln!("error: stopped by a signal before anything was created");
+        return Ok(EXIT_FAILED);
+    }
+    let source = setup.refresh_source.as_ref();
+    let mut grants: Vec<RefreshGrant> = match (pasted_tokens, &args.username, password) {
+        (Some(tokens), _, _) => {
+            let mut grants = Vec::new();
+            for token in tokens {
+                match pasted(source, token, user_id).await {
+                    Ok(grant) => grants.push(grant),
+                    Err(error) => {
+                        return fail(
+                            &anyhow::Error::new(error)
+                                .context("validating the pasted refresh token with Alation"),
+                        )
+                    }
+                }
+            }
+            grants
+        }
         (None, Some(username), Some(password)) => {
-            // Alation keeps the replaced token alive until it expires or is revoked, and may
-            // refuse a second live token of the same name: a replacement gets a dated name.
-            let name = args
+            // Alation may refuse a second live token of the same name, and keeps a replaced
+            // token alive until it expires: a replacement gets a dated name.
+            let base = args
                 .token_name
                 .clone()
                 .unwrap_or_else(|| match precondition {
@@ -84,32 +145,50 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
                         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
                     ),
                 });
-            engine
-                .client()
-                .create_refresh_token(username, &password, &name)
-                .await
-                .context("creating a refresh token with Alation")
+            let mut grants = Vec::new();
+            for name in [base.clone(), format!("{base}-standby")]
+                .into_iter()
+                .take(tokens)
+            {
+                match source.create(username, &password, &name).await {
+                    Ok(grant) => grants.push(grant),
+                    Err(error) => {
+                        if !grants.is_empty() {
+                            warn!("the first refresh token was created but the standby was not; none is stored, and the first stays valid in Alation until it expires or an admin revokes it");
+                        }
+                        return fail(
+                            &anyhow::Error::new(error)
+                                .context("creating a refresh token with Alation"),
+                        );
+                    }
+                }
+            }
+            grants
         }
         _ => unreachable!("clap requires --username or --refresh-token-stdin"),
     };
-    let token = match token {
-        Ok(token) => token,
-        Err(error) => {
-            eprintln!("error: {}", crate::app::error_chain(&error));
-            return Ok(EXIT_FAILED);
-        }
+    let primary = grants.remove(0);
+    let expires = primary.expires_at;
+    let credential = BootstrapCredential::RefreshTokens {
+        primary,
+        standby: grants.pop(),
     };
-    let expires = token.token_expires_at;
-    match engine
-        .store_bootstrap(integration, token, precondition)
+    match setup
+        .engine
+        .store_bootstrap(integration, credential, precondition)
         .await
     {
         Ok(version) => {
             println!(
-                "{}: refresh token stored at {} (version {version}, expires {expires}); run \
+                "{}: refresh token{} stored at {} (version {version}, expires {expires}); run \
                  `alation-rotator run --only {}` to deliver an access token",
                 integration.name,
-                integration.refresh_token.label(),
+                if tokens == 2 {
+                    "s (primary and standby)"
+                } else {
+                    ""
+                },
+                integration.state.label(),
                 integration.name
             );
             Ok(EXIT_OK)
@@ -121,10 +200,21 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
     }
 }
 
+fn fail(error: &anyhow::Error) -> anyhow::Result<u8> {
+    eprintln!("error: {}", setup::error_chain(error));
+    Ok(EXIT_FAILED)
+}
+
 /// `revoke NAME`.
 pub async fn revoke(config: &Config, name: &str) -> anyhow::Result<u8> {
     let setup = Setup::build(config).await?;
-    let integration = find(&setup.integrations, name)?;
+    let integration: &Integration = setup::find(&setup.integrations, name)?;
+    let stop = Stop::watch(None);
+    if stop.token.is_cancelled() {
+        return Ok(EXIT_FAILED);
+    }
+    // Once started, a revocation is finished (revoke, issue, deliver): stopping halfway would
+    // leave consumers with revoked tokens.
     let report = setup.engine.revoke(integration).await;
     let failed = report.is_failure();
     output::print_run(std::slice::from_ref(&report));

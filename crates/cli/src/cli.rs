@@ -60,14 +60,7 @@ pub enum Command {
     /// Show every integration's token expiry, where it is stored and its health. Never prints
     /// a secret and writes nothing; asks Alation (read-only `validateRefreshToken`) whether
     /// each stored refresh token is still active.
-    Status {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-        format: OutputFormat,
-        /// Read the stores only; do not ask Alation whether refresh tokens are still active.
-        #[arg(long)]
-        offline: bool,
-    },
+    Status(StatusArgs),
     /// Validate the configuration offline; contacts nothing.
     CheckConfig,
     /// Store a first refresh token for an integration: created from a username and password,
@@ -83,6 +76,17 @@ pub enum Command {
     Demo,
 }
 
+impl Command {
+    /// The log level when neither `--log-level` nor `RUST_LOG` says: `warn` for `demo`, whose
+    /// output is the show, `info` otherwise.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Demo => "warn",
+            _ => "info",
+        }
+    }
+}
+
 /// Arguments of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -95,6 +99,47 @@ pub struct RunArgs {
     /// Mint new access tokens even where the current ones are fresh.
     #[arg(long)]
     pub force: bool,
+    /// Which integrations this runner handles.
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Read the stores only; do not ask Alation whether refresh tokens are still active.
+    #[arg(long)]
+    pub offline: bool,
+    /// Which integrations to show.
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Splitting the integrations over several runners (a Kubernetes Indexed Job): each belongs
+/// to exactly one shard, chosen from its name.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Handle shard I of N (0-based), e.g. `--shard 0/3`.
+    #[arg(long, value_name = "I/N", conflicts_with = "shard_from_env")]
+    pub shard: Option<rotator_core::Shard>,
+    /// Take the shard from JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job) and
+    /// JOB_COMPLETIONS (set it in the pod's env to the Job's completions).
+    #[arg(long)]
+    pub shard_from_env: bool,
+}
+
+impl ShardArgs {
+    /// The shard asked for; the whole fleet when neither flag is given.
+    pub fn resolve(&self) -> Result<rotator_core::Shard, rotator_core::shard::ShardError> {
+        match (self.shard, self.shard_from_env) {
+            (Some(shard), _) => Ok(shard),
+            (None, true) => rotator_core::Shard::from_env(|name| std::env::var(name).ok()),
+            (None, false) => Ok(rotator_core::Shard::all()),
+        }
+    }
 }
 
 /// Arguments of `bootstrap`.
@@ -113,8 +158,9 @@ pub struct BootstrapArgs {
     /// Read the password from the first line of standard input instead of prompting.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
-    /// Read a refresh token made in Alation's UI from the first line of standard input; it is
-    /// validated against the integration's `user_id` before it is stored.
+    /// Read a refresh token made in Alation's UI from the first line of standard input (two
+    /// lines, two tokens, when the integration keeps a standby); each is validated against
+    /// the integration's `user_id` and stored exactly as pasted.
     #[arg(long)]
     pub refresh_token_stdin: bool,
     /// Name of the refresh token in Alation [default: the integration's name; when replacing

@@ -11,42 +11,57 @@ use rotator_core::RenewBefore;
 use serde::Deserialize;
 use url::Url;
 
-use crate::stores::StoreConfig;
+use std::sync::Arc;
 
-/// Names under which a secret value might be pasted into the file by mistake.
+use crate::registry::{ParseError, Registry, StoreSettings};
+
+/// Names under which a secret value might be pasted into the file by mistake, whatever the
+/// block; each store type adds its own (`StoreType::SECRET_KEYS`).
 const SECRET_NAMES: &[&str] = &[
     "password",
     "token",
     "secret",
-    "secret_id",
     "refresh_token",
     "api_access_token",
     "access_token",
     "client_secret",
-    "jwt",
-    "role_id",
-    "aws_secret_access_key",
-    "secret_access_key",
 ];
 
 /// The whole configuration file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Config {
     /// The Alation instance.
     pub alation: AlationConfig,
     /// Default renewal policy; integrations may override parts of it.
-    #[serde(default)]
     pub policy: PolicyConfig,
     /// Where regenerated refresh tokens wait when their state store cannot take them.
-    #[serde(default)]
     pub escrow: EscrowConfig,
     /// Named secret stores.
-    #[serde(default)]
     pub stores: BTreeMap<String, StoreConfig>,
     /// The integrations to keep fresh.
-    #[serde(default)]
     pub integrations: Vec<IntegrationConfig>,
+}
+
+/// `[stores.NAME]`: the `type` and the settings its store type parsed.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The parsed settings.
+    pub settings: Arc<dyn StoreSettings>,
+}
+
+/// The file as serde reads it; stores stay raw until the registry gives them a type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    alation: AlationConfig,
+    #[serde(default)]
+    policy: PolicyConfig,
+    #[serde(default)]
+    escrow: EscrowConfig,
+    #[serde(default)]
+    stores: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    integrations: Vec<IntegrationConfig>,
 }
 
 /// `[alation]`: how to reach Alation.
@@ -62,9 +77,13 @@ pub struct AlationConfig {
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Attempts per call, counting the first, for transient errors (connect, timeout, 429,
-    /// 502, 503, 504).
+    /// 502, 503, 504). `regenRefreshToken` is sent again only when it never left.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Allow a plain `http://` base URL that is not a loopback address (tokens would cross the
+    /// network unencrypted).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_timeout() -> Duration {
@@ -92,6 +111,21 @@ pub struct PolicyConfig {
     /// Ask Alation whether stored access tokens are still active before calling them fresh.
     #[serde(default)]
     pub validate: bool,
+    /// Keep a second (standby) refresh token per integration, to mint from when the primary is
+    /// lost.
+    #[serde(default)]
+    pub standby: bool,
+    /// The shortest time between two regenerations of one refresh token.
+    #[serde(default = "default_min_regenerate_interval", with = "humantime_serde")]
+    pub min_regenerate_interval: Duration,
+    /// After SIGTERM or SIGINT, how long work in flight may take before the process exits
+    /// (it still waits for a regenerated refresh token to reach escrow).
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// A run stops starting new work after this long and exits 1; keep it below the
+    /// scheduler's limit (`activeDeadlineSeconds`, `TimeoutStartSec`).
+    #[serde(default = "default_run_deadline", with = "humantime_serde")]
+    pub run_deadline: Duration,
 }
 
 impl Default for PolicyConfig {
@@ -101,8 +135,24 @@ impl Default for PolicyConfig {
             refresh_renew_before: default_refresh_renew_before(),
             max_concurrency: default_max_concurrency(),
             validate: false,
+            standby: false,
+            min_regenerate_interval: default_min_regenerate_interval(),
+            shutdown_grace: default_shutdown_grace(),
+            run_deadline: default_run_deadline(),
         }
     }
+}
+
+fn default_min_regenerate_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(20)
+}
+
+fn default_run_deadline() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_access_renew_before() -> RenewBefore {
@@ -144,10 +194,15 @@ fn default_escrow_directory() -> PathBuf {
 pub struct IntegrationConfig {
     /// Unique name: letters, digits, `.`, `_`, `-`.
     pub name: String,
-    /// The Alation user id the tokens belong to.
-    pub user_id: i64,
+    /// The Alation user id the tokens belong to (required with `refresh_token`).
+    #[serde(default)]
+    pub user_id: Option<i64>,
     /// Where the refresh token is kept. Consumers must not be able to read it.
-    pub refresh_token: LocationConfig,
+    #[serde(default)]
+    pub refresh_token: Option<LocationConfig>,
+    /// Where the OAuth 2.0 client id and secret are kept (instead of `refresh_token`).
+    #[serde(default)]
+    pub oauth_client: Option<LocationConfig>,
     /// Where the access token is delivered: one location or a list.
     pub access_token: OneOrMany<LocationConfig>,
     /// Overrides `policy.access_renew_before`.
@@ -159,6 +214,19 @@ pub struct IntegrationConfig {
     /// Overrides `policy.validate`.
     #[serde(default)]
     pub validate: Option<bool>,
+    /// Overrides `policy.standby`.
+    #[serde(default)]
+    pub standby: Option<bool>,
+}
+
+impl IntegrationConfig {
+    /// The state location, whichever kind of credential it holds.
+    pub fn state(&self) -> &LocationConfig {
+        self.refresh_token
+            .as_ref()
+            .or(self.oauth_client.as_ref())
+            .expect("validate() requires one of refresh_token and oauth_client")
+    }
 }
 
 /// A store name and a key in it.
@@ -172,6 +240,10 @@ pub struct LocationConfig {
     /// Overwrite a secret at this key that alation-rotator did not write.
     #[serde(default)]
     pub takeover: bool,
+    /// Accept a state location on a store that cannot compare-and-set (Vault KV v1): two
+    /// runners at once could then overwrite each other's regenerated refresh token.
+    #[serde(default)]
+    pub allow_without_cas: bool,
 }
 
 /// One value or a list of them.
@@ -233,7 +305,7 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Reads, parses and validates a configuration file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path, registry: &Registry) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(
                 path,
@@ -244,16 +316,29 @@ impl Config {
                 ),
             )
         })?;
-        let config = Self::parse(path, &text)?;
+        let config = Self::parse(path, &text, registry)?;
         config.validate(path)?;
         Ok(config)
     }
 
-    /// Parses TOML text; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+    /// Parses TOML text with the store types of `registry`; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str, registry: &Registry) -> Result<Self, ConfigError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-        reject_inline_secrets(path, "", &table)?;
-        toml::from_str(text).map_err(|e| toml_error(path, text, &e))
+        let secret_names: Vec<&str> = SECRET_NAMES
+            .iter()
+            .copied()
+            .chain(registry.secret_keys())
+            .collect();
+        reject_inline_secrets(path, "", &table, &secret_names)?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let stores = parse_stores(path, text, registry, raw.stores)?;
+        Ok(Config {
+            alation: raw.alation,
+            policy: raw.policy,
+            escrow: raw.escrow,
+            stores,
+            integrations: raw.integrations,
+        })
     }
 
     /// Checks what the types cannot: references between sections, names, keys, numbers.
@@ -263,6 +348,18 @@ impl Config {
             return Err(err(
                 "key `alation.base_url`".into(),
                 "expected an http:// or https:// URL".into(),
+            ));
+        }
+        if self.alation.base_url.scheme() == "http"
+            && !self.alation.allow_insecure_http
+            && !rotator_alation::is_loopback(&self.alation.base_url)
+        {
+            return Err(err(
+                "key `alation.base_url`".into(),
+                "is plain http:// to another machine, so tokens would cross the network \
+                 unencrypted; use https://, or set `alation.allow_insecure_http = true` if a \
+                 trusted network and a TLS-terminating proxy make that safe"
+                    .into(),
             ));
         }
         if !self.alation.base_url.username().is_empty()
@@ -296,10 +393,17 @@ impl Config {
                 "expected at least 1".into(),
             ));
         }
+        if self.policy.shutdown_grace.is_zero() || self.policy.run_deadline.is_zero() {
+            return Err(err(
+                "key `policy.shutdown_grace` / `policy.run_deadline`".into(),
+                "expected a duration above zero".into(),
+            ));
+        }
         for (name, store) in &self.stores {
             store
+                .settings
                 .validate()
-                .map_err(|e| err(format!("store `stores.{name}`"), e))?;
+                .map_err(|e| err(format!("store `stores.{name}`"), e.to_string()))?;
         }
         if self.integrations.is_empty() {
             return Err(err(
@@ -325,12 +429,43 @@ impl Config {
                     ),
                 ));
             }
-            if integration.user_id <= 0 {
+            match (&integration.refresh_token, &integration.oauth_client) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(err(
+                        format!("integrations[{i}]"),
+                        "expected exactly one of `refresh_token = {store, key}` (an Alation \
+                         user's refresh token) and `oauth_client = {store, key}` (an OAuth \
+                         client application)"
+                            .into(),
+                    ))
+                }
+                (Some(_), None) if integration.user_id.is_none() => {
+                    return Err(err(
+                        format!("key `integrations[{i}].user_id`"),
+                        "is required with `refresh_token`: the Alation user id the tokens \
+                         belong to"
+                            .into(),
+                    ))
+                }
+                _ => {}
+            }
+            if integration.user_id.is_some_and(|id| id <= 0) {
                 return Err(err(
                     format!("key `integrations[{i}].user_id`"),
                     "expected a positive Alation user id".into(),
                 ));
             }
+            if integration.oauth_client.is_some() && integration.standby == Some(true) {
+                return Err(err(
+                    format!("key `integrations[{i}].standby`"),
+                    "applies to refresh tokens only; an OAuth client has no refresh token".into(),
+                ));
+            }
+            let (state_key, state) = match (&integration.refresh_token, &integration.oauth_client) {
+                (Some(location), _) => ("refresh_token", location),
+                (_, Some(location)) => ("oauth_client", location),
+                _ => unreachable!("checked above"),
+            };
             let destinations = integration.access_token.as_slice();
             if destinations.is_empty() {
                 return Err(err(
@@ -338,23 +473,19 @@ impl Config {
                     "expected at least one destination".into(),
                 ));
             }
-            self.check_location(
-                path,
-                &format!("integrations[{i}].refresh_token"),
-                &integration.refresh_token,
-            )?;
+            self.check_location(path, &format!("integrations[{i}].{state_key}"), state)?;
             let mut seen = BTreeSet::new();
             for (j, location) in destinations.iter().enumerate() {
                 let key = format!("integrations[{i}].access_token[{j}]");
                 self.check_location(path, &key, location)?;
-                if location.store == integration.refresh_token.store
-                    && location.key == integration.refresh_token.key
-                {
+                if location.store == state.store && location.key == state.key {
                     return Err(err(
                         format!("key `{key}`"),
-                        "is the refresh-token state location; consumers must never be able to \
-                         read the refresh token, so give the access token another key"
-                            .into(),
+                        format!(
+                            "is the {state_key} state location; consumers must never be able to \
+                             read the refresh token or client secret, so give the access token \
+                             another key"
+                        ),
                     ));
                 }
                 if !seen.insert((&location.store, &location.key)) {
@@ -390,9 +521,16 @@ impl Config {
                 ),
             ));
         };
-        store
-            .validate_key(&location.key)
-            .map_err(|e| ConfigError::new(path, format!("key `{key}.key`"), e))
+        store.settings.validate_key(&location.key).map_err(|e| {
+            ConfigError::new(
+                path,
+                format!("key `{key}.key`"),
+                match e {
+                    rotator_core::SinkError::InvalidKey { detail, .. } => detail,
+                    other => other.to_string(),
+                },
+            )
+        })
     }
 }
 
@@ -411,6 +549,7 @@ fn reject_inline_secrets(
     path: &Path,
     prefix: &str,
     table: &toml::Table,
+    secret_names: &[&str],
 ) -> Result<(), ConfigError> {
     for (key, value) in table {
         let dotted = if prefix.is_empty() {
@@ -419,7 +558,7 @@ fn reject_inline_secrets(
             format!("{prefix}.{key}")
         };
         match value {
-            toml::Value::String(_) if SECRET_NAMES.contains(&key.as_str()) => {
+            toml::Value::String(_) if secret_names.contains(&key.as_str()) => {
                 return Err(ConfigError::new(
                     path,
                     format!("key `{dotted}`"),
@@ -430,11 +569,16 @@ fn reject_inline_secrets(
                     ),
                 ));
             }
-            toml::Value::Table(inner) => reject_inline_secrets(path, &dotted, inner)?,
+            toml::Value::Table(inner) => reject_inline_secrets(path, &dotted, inner, secret_names)?,
             toml::Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let toml::Value::Table(inner) = item {
-                        reject_inline_secrets(path, &format!("{dotted}[{i}]"), inner)?;
+                        reject_inline_secrets(
+                            path,
+                            &format!("{dotted}[{i}]"),
+                            inner,
+                            secret_names,
+                        )?;
                     }
                 }
             }
@@ -442,6 +586,71 @@ fn reject_inline_secrets(
         }
     }
     Ok(())
+}
+
+/// Gives each `[stores.NAME]` block to the store type its `type` names.
+fn parse_stores(
+    path: &Path,
+    text: &str,
+    registry: &Registry,
+    raw: BTreeMap<String, toml::Table>,
+) -> Result<BTreeMap<String, StoreConfig>, ConfigError> {
+    let mut stores = BTreeMap::new();
+    for (name, mut table) in raw {
+        let place = format!("store `stores.{name}`");
+        let kind = match table.remove("type") {
+            Some(toml::Value::String(kind)) => kind,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    path,
+                    format!("key `stores.{name}.type`"),
+                    "expected a string",
+                ))
+            }
+            None => {
+                return Err(ConfigError::new(
+                    path,
+                    place,
+                    "missing field `type`: say which store this is, e.g. type = \"vault\"",
+                ))
+            }
+        };
+        let settings = registry.parse(&kind, table).map_err(|e| match e {
+            ParseError::Type(message) => {
+                ConfigError::new(path, format!("key `stores.{name}.type`"), message)
+            }
+            ParseError::Settings(error) => {
+                let message = error.message().trim().to_owned();
+                let place = match field_line(text, &name, &message) {
+                    Some(line) => format!("line {line}, {place}"),
+                    None => place,
+                };
+                ConfigError::new(path, place, message)
+            }
+        })?;
+        stores.insert(name, StoreConfig { settings });
+    }
+    Ok(stores)
+}
+
+/// The line of the field a store's settings error names (`unknown field \`x\``), searched
+/// for inside that store's block. Best effort: the settings were parsed apart from the text.
+fn field_line(text: &str, store: &str, message: &str) -> Option<usize> {
+    let field = message.split('`').nth(1)?;
+    let header = format!("[stores.{store}]");
+    let mut inside = false;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed == header;
+            continue;
+        }
+        let key = trimmed.split('=').next().unwrap_or_default().trim();
+        if inside && (key == field || trimmed.contains(&format!("{field} ="))) {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 /// Turns a TOML error into "line N, key `table.key`: message" without quoting the source
@@ -488,7 +697,7 @@ mod tests {
         policy: Option<PolicyConfig>,
         escrow: Option<EscrowConfig>,
         #[serde(default)]
-        stores: BTreeMap<String, StoreConfig>,
+        stores: BTreeMap<String, toml::Table>,
         integrations: Option<Vec<IntegrationConfig>>,
     }
 
@@ -528,6 +737,7 @@ mod tests {
     /// parsed and validated, a fragment is checked section by section.
     #[test]
     fn every_config_example_in_the_docs_is_valid() {
+        let registry = crate::App::new().registry;
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut files = vec![root.join("README.md")];
         markdown_files(&root.join("docs"), &mut files);
@@ -537,20 +747,28 @@ mod tests {
             for (line, block) in toml_blocks(&text) {
                 let place = format!("{}:{line}", file.display());
                 if block.contains("[alation]") && block.contains("[[integrations]]") {
-                    let config =
-                        Config::parse(file, &block).unwrap_or_else(|e| panic!("{place}: {e}"));
+                    let config = Config::parse(file, &block, &registry)
+                        .unwrap_or_else(|e| panic!("{place}: {e}"));
                     config
                         .validate(file)
                         .unwrap_or_else(|e| panic!("{place}: {e}"));
                 } else {
                     let table: toml::Table =
                         toml::from_str(&block).unwrap_or_else(|e| panic!("{place}: {e}"));
-                    reject_inline_secrets(file, "", &table)
+                    let names: Vec<&str> = SECRET_NAMES
+                        .iter()
+                        .copied()
+                        .chain(registry.secret_keys())
+                        .collect();
+                    reject_inline_secrets(file, "", &table, &names)
                         .unwrap_or_else(|e| panic!("{place}: {e}"));
                     let fragment: Fragment =
                         toml::from_str(&block).unwrap_or_else(|e| panic!("{place}: {e}"));
-                    for (name, store) in &fragment.stores {
+                    let stores = parse_stores(file, &block, &registry, fragment.stores)
+                        .unwrap_or_else(|e| panic!("{place}: {e}"));
+                    for (name, store) in &stores {
                         store
+                            .settings
                             .validate()
                             .unwrap_or_else(|e| panic!("{place}: stores.{name}: {e}"));
                     }
@@ -569,7 +787,8 @@ mod tests {
     fn the_deploy_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/alation-rotator.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        let config = Config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        let registry = crate::App::new().registry;
+        let config = Config::parse(&path, &text, &registry).unwrap_or_else(|e| panic!("{e}"));
         config.validate(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.stores.len(), 2);
     }
@@ -590,7 +809,7 @@ user_id = 1
 refresh_token = { store = "local", key = "state/a" }
 access_token = { store = "local", key = "alation/a" }
 "#;
-        let config = Config::parse(Path::new("t.toml"), text).unwrap();
+        let config = Config::parse(Path::new("t.toml"), text, &crate::App::new().registry).unwrap();
         config.validate(Path::new("t.toml")).unwrap();
         assert_eq!(config.alation.timeout, Duration::from_secs(30));
         assert_eq!(config.policy.max_concurrency, 8);
@@ -600,7 +819,7 @@ access_token = { store = "local", key = "alation/a" }
     #[test]
     fn a_toml_error_names_line_and_key_but_not_the_value() {
         let text = "[alation]\nbase_url = \"https://a\"\nsecret_sauce = \"do-not-print-me\"\n";
-        let err = Config::parse(Path::new("c.toml"), text)
+        let err = Config::parse(Path::new("c.toml"), text, &crate::App::new().registry)
             .unwrap_err()
             .to_string();
         assert!(

@@ -5,7 +5,6 @@ use std::io::Write;
 
 use jiff::Timestamp;
 use rotator_core::engine::{Integration, Outcome, Report};
-use rotator_core::Failure;
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -33,8 +32,9 @@ pub fn print_run(reports: &[Report]) {
                 when(report.access_expires_at),
                 report.destinations.len()
             ),
-            Outcome::WouldRotate { reason } => reason.clone(),
+            Outcome::WouldRotate { reason } | Outcome::NotReached { reason } => reason.clone(),
             Outcome::Failed(failure) => failure.to_string(),
+            _ => String::new(),
         };
         let _ = writeln!(
             out,
@@ -42,34 +42,45 @@ pub fn print_run(reports: &[Report]) {
             report.integration,
             report.outcome.name()
         );
-        if report.refresh_regenerated {
+        if let Some(slot) = report.regenerated {
+            let expires = match slot {
+                rotator_core::Slot::Standby => report.standby_expires_at,
+                _ => report.refresh_expires_at,
+            };
             let _ = writeln!(
                 out,
-                "{:width$}  {:12}  refresh token regenerated; new one expires {}",
+                "{:width$}  {:12}  {slot} refresh token regenerated; new one expires {}",
                 "",
                 "",
-                when(report.refresh_expires_at)
+                when(expires)
+            );
+        }
+        if report.escrow_recovered {
+            let _ = writeln!(
+                out,
+                "{:width$}  {:12}  a refresh token kept in escrow was stored",
+                "", ""
             );
         }
         for warning in &report.warnings {
             let _ = writeln!(out, "{:width$}  {:12}  warning: {warning}", "", "");
         }
     }
-    let failed = reports.iter().filter(|r| r.is_failure()).count();
-    let _ = writeln!(
-        out,
+    let count = |name: &str| reports.iter().filter(|r| r.outcome.name() == name).count();
+    let mut summary = format!(
         "{} integrations: {} fresh, {} rotated, {} failed",
         reports.len(),
-        reports
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fresh))
-            .count(),
-        reports
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Rotated))
-            .count(),
-        failed
+        count("fresh"),
+        count("rotated"),
+        count("failed")
     );
+    if count("not-reached") > 0 {
+        summary.push_str(&format!(", {} not reached", count("not-reached")));
+    }
+    if count("would-rotate") > 0 {
+        summary.push_str(&format!(", {} would rotate", count("would-rotate")));
+    }
+    let _ = writeln!(out, "{summary}");
 }
 
 /// One integration's line in `status`.
@@ -77,25 +88,45 @@ pub fn print_run(reports: &[Report]) {
 struct StatusRow {
     integration: String,
     health: &'static str,
+    credential: &'static str,
     access_expires_at: Option<Timestamp>,
     refresh_expires_at: Option<Timestamp>,
-    refresh_token_at: String,
+    standby_expires_at: Option<Timestamp>,
+    state_at: String,
     access_token_at: Vec<String>,
     escrow_waiting: bool,
+    degraded_since: Option<Timestamp>,
     detail: Option<String>,
+    warnings: Vec<String>,
 }
 
-fn health(report: &Report) -> &'static str {
-    if report.escrow_waiting {
-        return "escrow waiting";
-    }
+/// What a person should know beyond the health word.
+fn detail(report: &Report) -> Option<String> {
     match &report.outcome {
-        Outcome::Failed(Failure::NeedsBootstrap { .. }) => "needs bootstrap",
-        Outcome::Failed(_) => "error",
-        Outcome::WouldRotate { .. } => "access due",
-        _ if report.refresh_due => "refresh due",
-        _ => "ok",
+        Outcome::Failed(failure) => return Some(failure.to_string()),
+        Outcome::WouldRotate { reason } | Outcome::NotReached { reason } => {
+            return Some(reason.clone())
+        }
+        _ => {}
     }
+    report.degraded.as_ref().map(|degraded| {
+        let left = report
+            .refresh_expires_at
+            .map(|t| {
+                let days = t.duration_since(jiff::Timestamp::now()).as_hours() / 24;
+                format!(
+                    "{days} days left to bootstrap again (the remaining token expires {})",
+                    when(Some(t))
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "degraded since {}: {}; {left}; run `alation-rotator bootstrap {} --force`",
+            when(Some(degraded.since)),
+            degraded.reason,
+            report.integration
+        )
+    })
 }
 
 /// `status` as a table or JSON.
@@ -109,17 +140,17 @@ pub fn print_status(
         .zip(reports)
         .map(|(integration, report)| StatusRow {
             integration: integration.name.clone(),
-            health: health(report),
+            health: report.health().name(),
+            credential: report.credential.name(),
             access_expires_at: report.access_expires_at,
             refresh_expires_at: report.refresh_expires_at,
-            refresh_token_at: integration.refresh_token.label(),
+            standby_expires_at: report.standby_expires_at,
+            state_at: integration.state.label(),
             access_token_at: integration.access_token.iter().map(|l| l.label()).collect(),
             escrow_waiting: report.escrow_waiting,
-            detail: match &report.outcome {
-                Outcome::Failed(failure) => Some(failure.to_string()),
-                Outcome::WouldRotate { reason } => Some(reason.clone()),
-                _ => None,
-            },
+            degraded_since: report.degraded.as_ref().map(|d| d.since),
+            detail: detail(report),
+            warnings: report.warnings.clone(),
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -133,7 +164,7 @@ pub fn print_status(
         "HEALTH",
         "ACCESS EXPIRES",
         "REFRESH EXPIRES",
-        "REFRESH TOKEN AT",
+        "STATE AT",
         "ACCESS TOKEN AT",
     ];
     let table: Vec<[String; 6]> = rows
@@ -144,7 +175,7 @@ pub fn print_status(
                 r.health.to_owned(),
                 when(r.access_expires_at),
                 when(r.refresh_expires_at),
-                r.refresh_token_at.clone(),
+                r.state_at.clone(),
                 r.access_token_at.join(", "),
             ]
         })
@@ -170,13 +201,13 @@ pub fn print_status(
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         writeln!(out, "{}", line(&cells))?;
     }
-    for row in rows.iter().filter(|r| r.detail.is_some()) {
-        writeln!(
-            out,
-            "{}: {}",
-            row.integration,
-            row.detail.as_deref().unwrap_or_default()
-        )?;
+    for row in &rows {
+        if let Some(detail) = &row.detail {
+            writeln!(out, "{}: {detail}", row.integration)?;
+        }
+        for warning in &row.warnings {
+            writeln!(out, "{}: warning: {warning}", row.integration)?;
+        }
     }
     Ok(())
 }

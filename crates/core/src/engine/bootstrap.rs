@@ -78,6 +78,7 @@ impl Engine {
         match integration.source.check(&credential).await {
             Ok(status) => Err(Failure::AlreadyBootstrapped {
                 integration: integration.name.clone(),
+                credential: integration.credential_kind(),
                 location: location.label(),
                 expires_at: status.expires_at.or(expires_at),
             }),

@@ -370,17 +370,35 @@ impl Engine {
     }
 }
 
-/// Host name, process id and a random suffix: unique per process, readable in messages.
-fn runner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "host".to_owned());
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// Host name, process id and a random suffix: unique per process, readable in messages.
+fn runner_id() -> String {
     format!(
-        "{host}:{}:{:04x}",
+        "{}:{}:{:04x}",
+        host_name(),
         std::process::id(),
         rand::random::<u16>()
     )
+}
+
+/// Whether the runner named in an intent record may still be at work: always, unless it ran
+/// on this host and its process is gone (a crash or kill on the same machine, the common case
+/// for a CronJob or timer that runs again after a failure).
+fn runner_may_be_alive(runner: &str) -> bool {
+    let mut parts = runner.rsplitn(3, ':');
+    let (_suffix, pid, host) = (parts.next(), parts.next(), parts.next());
+    match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
+        (Some(host), Some(pid)) if host == host_name() => {
+            pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => true,
+    }
 }

@@ -94,9 +94,17 @@ impl<'a> Pass<'a> {
         let destinations = self.read_destinations().await;
         let mut state = self.read_refresh().await?;
         if let Some(intent) = state.document.regenerating.clone() {
-            state = self.settle_intent(state, intent).await?;
+            // A dry run that finds the new token in escrow leaves the intent to the recovery
+            // of the next real run.
+            if !(self.options.dry_run && self.report.escrow_waiting) {
+                state = self.settle_intent(state, intent).await?;
+            }
         }
-        state = self.ensure_primary_alive(state).await?;
+        // A token waiting in escrow replaces the stored one at the next run: judging the
+        // stored one now would page for nothing.
+        if !(self.options.dry_run && self.report.escrow_waiting) {
+            state = self.ensure_primary_alive(state).await?;
+        }
         self.note_refresh(&state.document);
 
         if self.options.dry_run {

@@ -34,7 +34,7 @@ use crate::document::{
     Degradation, RefreshTokenDocument, RefreshTokenSlot, RegenerationIntent, Slot,
 };
 use crate::error::SinkError;
-use crate::sink::{Precondition, StoredAs, TokenSinkExt, Version};
+use crate::sink::{Precondition, StoredAs, Version};
 use crate::source::{Credential, RefreshGrant, SourceError};
 
 /// Counts a regeneration whose new token may exist only in memory; dropping it uncounts.
@@ -440,14 +440,8 @@ impl Pass<'_> {
                     unsaved = None;
                 }
             }
-            let error = match location
-                .sink
-                .write_as(
-                    &location.key,
-                    &document,
-                    Precondition::Version(state.version.clone()),
-                    location.takeover,
-                )
+            let error = match self
+                .write_state(&document, Precondition::Version(state.version.clone()))
                 .await
             {
                 Ok(version) => {
@@ -479,8 +473,9 @@ impl Pass<'_> {
                 }
                 Err(error) => error,
             };
-            let permanent = !error.is_retryable();
-            if (escrowed.is_some() && permanent) || tokio::time::Instant::now() >= deadline {
+            // Once the token is in escrow it is safe: the next run stores it. Until then it
+            // exists only here, so keep trying both for minutes.
+            if escrowed.is_some() || tokio::time::Instant::now() >= deadline {
                 break error;
             }
             warn!(%error, ?delay, "the regenerated refresh token is not stored yet; trying again");
@@ -752,7 +747,10 @@ impl Pass<'_> {
             .started_at
             .checked_add(lease)
             .unwrap_or(Timestamp::MAX);
-        if lease_ends > self.now() && intent.runner != self.engine.runner_id {
+        if lease_ends > self.now()
+            && intent.runner != self.engine.runner_id
+            && super::runner_may_be_alive(&intent.runner)
+        {
             if !self.options.dry_run {
                 if let Some(settled) = self.wait_for_lease(&intent).await? {
                     return Ok(settled);

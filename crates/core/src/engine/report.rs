@@ -87,6 +87,20 @@ impl Report {
         }
     }
 
+    /// The report of an integration the run left unfinished when it had to stop (the shutdown
+    /// grace period ran out while its work was in flight).
+    pub fn unfinished(
+        integration: &str,
+        credential: CredentialKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        let mut report = Self::new(integration, credential);
+        report.outcome = Outcome::NotReached {
+            reason: reason.into(),
+        };
+        report
+    }
+
     /// Whether the integration counts as failed in this run (exit code 1): it failed, or the
     /// run stopped before reaching it.
     pub fn is_failure(&self) -> bool {
@@ -272,6 +286,13 @@ impl DestinationReport {
     }
 }
 
+fn credential_noun(credential: CredentialKind) -> &'static str {
+    match credential {
+        CredentialKind::OAuthClient => "OAuth client secret",
+        _ => "refresh token",
+    }
+}
+
 /// How a person gets a new credential of this kind into the state location.
 fn bootstrap_hint(credential: CredentialKind, integration: &str) -> String {
     match credential {
@@ -397,10 +418,12 @@ pub enum Failure {
         escrow: Option<EscrowError>,
     },
     /// `bootstrap` found a credential that the source still accepts.
-    #[error("{integration} already has a working credential at {location}{}; pass --force to replace it", .expires_at.map(|t| format!(" (expires {t})")).unwrap_or_default())]
+    #[error("{integration} already has an active {} at {location}{}; pass --force to replace it", credential_noun(*.credential), .expires_at.map(|t| format!(" (expires {t})")).unwrap_or_default())]
     AlreadyBootstrapped {
         /// The integration.
         integration: String,
+        /// The kind of credential.
+        credential: CredentialKind,
         /// The state location.
         location: String,
         /// When the stored credential expires, where known.

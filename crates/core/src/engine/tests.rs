@@ -831,6 +831,50 @@ mod regenerate {
     }
 
     #[tokio::test]
+    async fn a_young_lease_of_a_dead_process_on_this_host_is_settled_at_once() {
+        let world = World::new();
+        let integration = world.always_due("a", 7);
+        world.bootstrap(&integration, false).await;
+        let stored = world
+            .sink
+            .read_as::<RefreshTokenDocument>(&integration.state.key)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut document = stored.document.clone();
+        let salt = "22".repeat(16);
+        let dead_pid = (4_000_000..5_000_000)
+            .find(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            .unwrap();
+        let runner = format!("{}:{dead_pid}:0000", super::super::host_name());
+        document.regenerating = Some(crate::document::RegenerationIntent {
+            slot: Slot::Primary,
+            runner: runner.clone(),
+            started_at: world.clock.now(),
+            fingerprint: crate::engine::regenerate::fingerprint(&salt, &document.refresh_token),
+            salt,
+        });
+        world
+            .sink
+            .write_as(
+                &integration.state.key,
+                &document,
+                Precondition::Version(stored.version),
+                false,
+            )
+            .await
+            .unwrap();
+        // Alation carried the request out before the process died.
+        world
+            .alation
+            .revoke_refresh(document.refresh_token.expose_secret());
+        let report = world.run(&integration).await;
+        assert_eq!(failure(&report).kind(), "lost-during-regeneration");
+        assert!(failure(&report).to_string().contains(&runner));
+        assert!(super::super::runner_may_be_alive("elsewhere:1:0000"));
+    }
+
+    #[tokio::test]
     async fn one_regeneration_in_flight_per_process_whatever_the_concurrency() {
         let world = World::with(|alation| alation.regen_delay = Duration::from_millis(20));
         let integrations: Vec<_> = (0..8)
