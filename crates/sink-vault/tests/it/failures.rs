@@ -135,11 +135,13 @@ async fn custom_metadata_holds_the_marker_and_labels_and_keeps_other_keys() {
     let key = format!("alation/{}", unique("labels"));
     let access = AccessTokenDocument {
         api_access_token: SecretString::from("labels-secret-value"),
-        user_id: 102,
+        user_id: Some(102),
         token_expires_at: "2030-01-02T00:00:00Z".parse().unwrap(),
         created_at: "2030-01-01T00:00:00Z".parse().unwrap(),
         base_url: "https://alation.example.com".into(),
         integration: "tableau-prod".into(),
+        token_type: None,
+        refresh_token_created_at: None,
     };
     sink.write_as(&key, &access, Precondition::Absent, false)
         .await
