@@ -534,6 +534,20 @@ impl Spawned {
         found.unwrap_or_else(|_| panic!("no {marker:?} on stderr within {timeout:?}"))
     }
 
+    /// Sends a signal by name (`TERM`, `INT`) without waiting.
+    pub fn signal(&self, name: &str) {
+        let pid = self
+            .child
+            .id()
+            .expect("the process has not been reaped")
+            .to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name} {pid}");
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

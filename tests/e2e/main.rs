@@ -8,4 +8,5 @@ mod harness;
 mod lifecycle;
 mod races;
 mod rotation;
+mod shutdown;
 mod stores;

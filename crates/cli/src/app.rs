@@ -124,11 +124,12 @@ fn exit_code(reports: &[Report]) -> u8 {
 
 /// `run`: one pass over the selected integrations, stopping gracefully on a signal.
 async fn rotate(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
+    // Watch signals before anything else, so a SIGTERM at start-up is graceful too.
+    let stop = Stop::watch(Some(config.policy.run_deadline));
     let shard = shard_of(&args.shard)?;
     let setup = Setup::build(config).await?;
     let selected = setup::select(&setup.integrations, &args.only, shard)?;
     let options = RunOptions::run().dry_run(args.dry_run).force(args.force);
-    let stop = Stop::watch(Some(config.policy.run_deadline));
     let reports = crate::signals::run(
         &setup.engine,
         &selected,

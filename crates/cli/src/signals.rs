@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rotator_core::engine::{CancellationToken, Engine, Integration, Report, RunOptions};
+use rotator_core::engine::{CancellationToken, Engine, Integration, Outcome, Report, RunOptions};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -135,14 +135,20 @@ pub async fn run(
     integrations
         .iter()
         .zip(slots.iter_mut())
-        .map(|(integration, slot)| {
-            slot.take().unwrap_or_else(|| {
-                Report::unfinished(
-                    &integration.name,
-                    integration.credential_kind(),
-                    format!("{reason}; its work was still in flight when the shutdown grace period ended"),
-                )
-            })
+        .map(|(integration, slot)| match slot.take() {
+            Some(mut report) => {
+                if let Outcome::NotReached { reason: why } = &mut report.outcome {
+                    *why = format!("not started: {reason}");
+                }
+                report
+            }
+            None => Report::unfinished(
+                &integration.name,
+                integration.credential_kind(),
+                format!(
+                    "{reason}; its work was still in flight when the shutdown grace period ended"
+                ),
+            ),
         })
         .collect()
 }

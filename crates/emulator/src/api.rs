@@ -129,9 +129,16 @@ async fn token_endpoint(
 ) -> Response {
     // The work runs in a task of its own: a client that hangs up drops this handler, not the
     // work, which completes with all its effects, as on a real Django or gunicorn server.
-    tokio::spawn(serve_token(shared, endpoint, headers, body))
-        .await
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    use std::sync::atomic::Ordering;
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let counter = Arc::clone(&shared);
+    tokio::spawn(async move {
+        let response = serve_token(shared, endpoint, headers, body).await;
+        counter.in_flight.fetch_sub(1, Ordering::SeqCst);
+        response
+    })
+    .await
+    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 async fn serve_token(

@@ -13,6 +13,8 @@ use crate::{EmulatorConfig, Fault, User};
 /// Everything the server knows, behind one lock. No `Debug`: it holds live tokens.
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Token requests received and not yet answered (their work may still be running).
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -30,6 +32,7 @@ impl Shared {
                 faults: Vec::new(),
                 calls: BTreeMap::new(),
             }),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
