@@ -1,15 +1,8 @@
 //! Bad configurations exit 2, name the key and contact nothing.
 
-use crate::harness::World;
+use alation_emulator::endpoints::TOKEN_ENDPOINTS as ENDPOINTS;
 
-const ENDPOINTS: [&str; 6] = [
-    "createRefreshToken",
-    "validateRefreshToken",
-    "regenRefreshToken",
-    "createAPIAccessToken",
-    "validateAPIAccessToken",
-    "revokeAPIAccessTokens",
-];
+use crate::harness::World;
 
 /// Runs `run` over `mutate(standard config)` and checks exit 2, the expected words, no
 /// contact with Alation and nothing written.
@@ -213,4 +206,56 @@ async fn an_inline_vault_token_is_refused_without_echoing_it() {
     )
     .await;
     assert!(!stderr.contains("hvs.inline-vault-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_state_location_without_compare_and_set_needs_an_explicit_opt_in() {
+    let kv1 = |c: String| {
+        c.replace(
+            "[stores.local]",
+            "[stores.kv1]\ntype = \"vault\"\naddress = \"https://vault.example.com:8200\"\n\
+             kv_version = 1\nauth = { method = \"token\", token_env = \"VAULT_TOKEN\" }\n\n\
+             [stores.local]",
+        )
+        .replace(
+            "refresh_token = { store = \"local\", key = \"state/int1\" }",
+            "refresh_token = { store = \"kv1\", key = \"state/int1\" }",
+        )
+    };
+    refused(
+        kv1,
+        &[
+            "integrations[1]",
+            "cannot compare-and-set",
+            "allow_without_cas = true",
+        ],
+    )
+    .await;
+
+    let mut world = World::start(2).await;
+    world.write_config(&kv1(world.config_text("")).replace(
+        "key = \"state/int1\" }",
+        "key = \"state/int1\", allow_without_cas = true }",
+    ));
+    let check = world.run(&["check-config"], &[]).await;
+    assert_eq!(check.code, 0, "{}", check.all());
+}
+
+#[tokio::test]
+async fn check_config_warns_about_regenerating_far_too_early() {
+    let mut world = World::start(1).await;
+    world.write_config(&world.config_text("refresh_renew_before = \"50%\""));
+    let check = world.run(&["check-config"], &[]).await;
+    assert_eq!(check.code, 0, "{}", check.all());
+    assert!(check.stderr.contains("warning:"), "{}", check.stderr);
+    assert!(
+        check
+            .stderr
+            .contains("at least half a refresh token's lifetime"),
+        "{}",
+        check.stderr
+    );
+    world.write_config(&world.config_text("refresh_renew_before = \"14d\""));
+    let quiet = world.run(&["check-config"], &[]).await;
+    assert!(!quiet.stderr.contains("warning:"), "{}", quiet.stderr);
 }

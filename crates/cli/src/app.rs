@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use rotator_core::engine::{Report, RunOptions};
 use rotator_core::{RenewBefore, Shard};
@@ -155,9 +154,7 @@ async fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
 /// `check-config`: parses, validates and builds every store offline; warns about settings
 /// that work but will hurt.
 async fn check_config((path, config): (std::path::PathBuf, Config)) -> anyhow::Result<u8> {
-    let setup = Setup::build(&config)
-        .await
-        .with_context(|| path.display().to_string())?;
+    let setup = Setup::build(&config).await?;
     for warning in warnings(&config) {
         eprintln!("warning: {}: {warning}", path.display());
     }

@@ -30,6 +30,8 @@ const SECRET_NAMES: &[&str] = &[
 /// The whole configuration file.
 #[derive(Debug)]
 pub struct Config {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
     /// The Alation instance.
     pub alation: AlationConfig,
     /// Default renewal policy; integrations may override parts of it.
@@ -333,6 +335,7 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let stores = parse_stores(path, text, registry, raw.stores)?;
         Ok(Config {
+            path: path.to_owned(),
             alation: raw.alation,
             policy: raw.policy,
             escrow: raw.escrow,

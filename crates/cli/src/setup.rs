@@ -99,8 +99,19 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Builds clients, sources and stores; errors here are configuration errors (exit 2).
+    /// Builds clients, sources and stores; errors here are configuration errors (exit 2),
+    /// named by the configuration file.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_from(config).await.map_err(|error| {
+            let error = match error.downcast::<UsageError>() {
+                Ok(UsageError(inner)) => inner,
+                Err(other) => other,
+            };
+            UsageError(error.context(config.path.display().to_string())).into()
+        })
+    }
+
+    async fn build_from(config: &Config) -> anyhow::Result<Self> {
         let mut client_config = ClientConfig::new(config.alation.base_url.clone());
         client_config.timeout = config.alation.timeout;
         client_config.ca_file = config.alation.ca_file.clone();
