@@ -1094,8 +1094,14 @@ mod recovery {
             )
             .await;
         world.sink.fail_next_writes(0);
+        // Mine is dead, so a token that looked like mine would be stored at once.
+        let state = world.state(&mine).await;
+        world
+            .alation
+            .revoke_refresh(state.refresh_token.expose_secret());
         let report = world.run(&mine).await;
         assert!(!report.escrow_recovered);
+        assert_eq!(failure(&report).kind(), "needs-bootstrap");
         assert!(world
             .engine
             .escrow
