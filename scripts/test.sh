@@ -38,5 +38,8 @@ export ROTATOR_TEST_MOTO_BIN="${ROTATOR_TEST_MOTO_BIN:-$PWD/$VENV/bin/moto_serve
 "$ROTATOR_TEST_BAO_BIN" version
 "$ROTATOR_TEST_MOTO_BIN" --help >/dev/null
 
+echo "==> dependency graph: one HTTP/TLS stack, cargo deny (scripts/check-deps.sh)"
+./scripts/check-deps.sh
+
 echo "==> cargo test --workspace $*"
 cargo test --workspace "$@"
