@@ -82,7 +82,7 @@ fn validation_names_the_key_and_the_fix() {
     let cases: Vec<(Config, &str, &str)> = vec![
         (
             Config {
-                address: "vault:8200".into(),
+                address: Some("vault:8200".into()),
                 ..ok.clone()
             },
             "`address`",
@@ -90,7 +90,7 @@ fn validation_names_the_key_and_the_fix() {
         ),
         (
             Config {
-                address: "not a url".into(),
+                address: Some("not a url".into()),
                 ..ok.clone()
             },
             "`address`",
@@ -98,7 +98,7 @@ fn validation_names_the_key_and_the_fix() {
         ),
         (
             Config {
-                address: "https://user:pw@vault".into(),
+                address: Some("https://user:pw@vault".into()),
                 ..ok.clone()
             },
             "`address`",
