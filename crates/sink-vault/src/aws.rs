@@ -102,7 +102,9 @@ pub(crate) async fn iam_login_request(
     let signable = SignableRequest::new(
         "POST",
         endpoint.as_str(),
-        headers.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
         SignableBody::Bytes(GET_CALLER_IDENTITY.as_bytes()),
     )
     .map_err(|_| signing_failed("the endpoint is not a valid URI"))?;
@@ -134,7 +136,10 @@ mod tests {
 
     #[test]
     fn sts_endpoints_follow_the_region_unless_configured() {
-        assert_eq!(sts_endpoint("us-east-1", None), "https://sts.amazonaws.com/");
+        assert_eq!(
+            sts_endpoint("us-east-1", None),
+            "https://sts.amazonaws.com/"
+        );
         assert_eq!(
             sts_endpoint("eu-west-1", None),
             "https://sts.eu-west-1.amazonaws.com/"

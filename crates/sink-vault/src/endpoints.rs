@@ -81,7 +81,9 @@ impl Endpoint for CapabilitiesSelfRequest {
     }
 
     fn body(&self) -> Result<Option<Vec<u8>>, ClientError> {
-        Ok(Some(json!({ "paths": [self.path] }).to_string().into_bytes()))
+        Ok(Some(
+            json!({ "paths": [self.path] }).to_string().into_bytes(),
+        ))
     }
 }
 

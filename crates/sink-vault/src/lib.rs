@@ -68,10 +68,10 @@ use vaultrs::api::kv2::responses::{
     ReadSecretMetadataResponse, ReadSecretResponse, SecretVersionMetadata,
 };
 
+pub use crate::config::{AuthConfig, Config};
 use crate::endpoints::{MountInfo, MountInfoRequest};
 use crate::session::Session;
 use crate::transport::Reply;
-pub use crate::config::{AuthConfig, Config};
 pub use crate::transport::MAX_RESPONSE_BYTES;
 
 /// On KV version 1, the field holding the write counter that serves as the version.

@@ -124,7 +124,12 @@ impl Session {
         Ok(reply)
     }
 
-    async fn permission_denied(&self, path: &str, needs: &[&str], token: &SecretString) -> SinkError {
+    async fn permission_denied(
+        &self,
+        path: &str,
+        needs: &[&str],
+        token: &SecretString,
+    ) -> SinkError {
         let request = CapabilitiesSelfRequest {
             path: path.to_owned(),
         };
@@ -136,7 +141,12 @@ impl Session {
             .filter(Reply::is_success)
             .and_then(|r| r.envelope::<crate::endpoints::Capabilities>())
             .and_then(|e| e.data)
-            .map(|caps| format!(" (the token's policies grant {:?} there)", caps.capabilities))
+            .map(|caps| {
+                format!(
+                    " (the token's policies grant {:?} there)",
+                    caps.capabilities
+                )
+            })
             .unwrap_or_default();
         SinkError::Unauthorized {
             detail: format!(
@@ -340,7 +350,11 @@ impl Session {
 
     /// Sends a login request (without a token) and takes the client token from Vault's
     /// answer. `path` names the login endpoint in messages.
-    async fn login_with<E: Endpoint>(&self, request: E, path: &str) -> Result<CachedToken, SinkError> {
+    async fn login_with<E: Endpoint>(
+        &self,
+        request: E,
+        path: &str,
+    ) -> Result<CachedToken, SinkError> {
         let reply = self.transport.exec(request, None).await?;
         if let Some(e) = self.transport.server_error(&reply, path) {
             return Err(e);

@@ -227,7 +227,9 @@ impl Transport {
     ) -> Result<Reply, SinkError> {
         let path = endpoint.path();
         let middleware = EndpointMiddleware {
-            token: token.map(|t| t.expose_secret().to_owned()).unwrap_or_default(),
+            token: token
+                .map(|t| t.expose_secret().to_owned())
+                .unwrap_or_default(),
             version: "v1".to_owned(),
             wrap: None,
             namespace: self.namespace.clone(),

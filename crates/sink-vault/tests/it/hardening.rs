@@ -1,0 +1,188 @@
+//! Network edges: no redirect is followed with a token or login credentials, answers are
+//! capped at 1 MiB, plain http:// only for this machine unless the store block allows it.
+
+use axum::body::Bytes;
+use rotator_core::{SinkError, TokenSink};
+use rotator_sink_vault::{AuthConfig, Config, VaultSink, MAX_RESPONSE_BYTES};
+use serde_json::json;
+
+use crate::proxy::{fixed_answer_server, redirecting_server, Framing, RecordingServer};
+use crate::support::{error_text, unique, TokenFile};
+
+fn token_config(address: &str, token: &TokenFile) -> Config {
+    let mut config = Config::new(address, token.auth());
+    config.namespace = Some(String::new());
+    config
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_with_the_token() {
+    let elsewhere = RecordingServer::start().await;
+    // Another host name for the same machine: the redirect leaves 127.0.0.1.
+    let vault = redirecting_server(format!("http://localhost:{}", elsewhere.addr.port())).await;
+    let token_value = unique("redirected-token");
+    let token = TokenFile::new(&token_value);
+    let sink = VaultSink::new(token_config(&vault, &token)).unwrap();
+
+    for err in [
+        sink.read("alation/x").await.unwrap_err(),
+        sink.check().await.unwrap_err(),
+    ] {
+        let text = error_text(&err);
+        assert!(
+            text.contains("with a redirect (HTTP 307)") && text.contains("never follows"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("to http://localhost:{}", elsewhere.addr.port())),
+            "{text}"
+        );
+        assert!(!text.contains(&token_value), "{text}");
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "a request reached the redirect's target: {:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_redirected_login_sends_its_credentials_nowhere_else() {
+    let elsewhere = RecordingServer::start().await;
+    let vault = redirecting_server(format!("http://localhost:{}", elsewhere.addr.port())).await;
+    let secret_id = unique("redirected-secret-id");
+    let (role, secret) = (TokenFile::new("some-role-id"), TokenFile::new(&secret_id));
+    let auth = AuthConfig::Approle {
+        role_id_env: None,
+        role_id_file: Some(role.path.clone()),
+        secret_id_env: None,
+        secret_id_file: Some(secret.path.clone()),
+        mount: "approle".into(),
+    };
+    let mut config = Config::new(&vault, auth);
+    config.namespace = Some(String::new());
+    let err = VaultSink::new(config)
+        .unwrap()
+        .read("alation/x")
+        .await
+        .unwrap_err();
+    let text = error_text(&err);
+    assert!(
+        text.contains("answered auth/approle/login with a redirect"),
+        "{text}"
+    );
+    assert!(!text.contains(&secret_id), "{text}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test]
+async fn an_answer_over_one_mib_is_refused_with_or_without_a_length() {
+    let huge = Bytes::from(vec![b' '; 2 * MAX_RESPONSE_BYTES]);
+    let token = TokenFile::new("capped-token");
+    for framing in [Framing::Length, Framing::Chunked] {
+        let vault = fixed_answer_server(huge.clone(), framing).await;
+        let sink = VaultSink::new(token_config(&vault, &token)).unwrap();
+        for err in [
+            sink.read("alation/x").await.unwrap_err(),
+            sink.check().await.unwrap_err(),
+        ] {
+            assert!(matches!(err, SinkError::Other { .. }), "{err}");
+            assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+            assert!(err.to_string().contains("not at a proxy"), "{err}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_large_answer_under_the_cap_is_read() {
+    // A KV v2 read of 900 KiB: big, but a real answer.
+    let padding = "p".repeat(900 * 1024);
+    let answer = json!({
+        "request_id": "", "lease_id": "", "renewable": false, "lease_duration": 0,
+        "data": {
+            "data": { "api_access_token": "under-the-cap", "padding": padding },
+            "metadata": {
+                "created_time": "2030-01-01T00:00:00Z", "deletion_time": "",
+                "destroyed": false, "version": 4,
+                "custom_metadata": { "managed-by": "alation-rotator" },
+            },
+        },
+    });
+    let body = Bytes::from(serde_json::to_vec(&answer).unwrap());
+    assert!(body.len() > 900 * 1024 && body.len() < MAX_RESPONSE_BYTES);
+    let token = TokenFile::new("capped-token");
+    for framing in [Framing::Length, Framing::Chunked] {
+        let vault = fixed_answer_server(body.clone(), framing).await;
+        let sink = VaultSink::new(token_config(&vault, &token)).unwrap();
+        let stored = sink.read("alation/big").await.unwrap().unwrap();
+        assert_eq!(stored.version.as_str(), "4");
+        assert!(stored.managed);
+        assert_eq!(
+            stored.document.fields()["api_access_token"],
+            "under-the-cap"
+        );
+    }
+}
+
+#[test]
+fn plain_http_is_for_this_machine_unless_the_store_allows_it() {
+    let auth = AuthConfig::Token {
+        token_env: None,
+        token_file: None,
+    };
+    for address in [
+        "http://127.0.0.1:8200",
+        "http://127.9.9.9:8200",
+        "http://localhost:8200",
+        "http://[::1]:8200",
+        "https://vault.example.com",
+    ] {
+        Config::new(address, auth.clone())
+            .validate()
+            .unwrap_or_else(|e| panic!("{address}: {e}"));
+    }
+    for address in [
+        "http://vault.example.com:8200",
+        "http://10.0.0.5:8200",
+        "http://localhost.example.com",
+    ] {
+        let mut config = Config::new(address, auth.clone());
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key, "address");
+        assert!(
+            err.message.contains("unencrypted")
+                && err.message.contains("`allow_insecure_http = true`"),
+            "{err}"
+        );
+        // The CLI shows it as "store stores.NAME: `address`: ...".
+        assert!(err.to_string().starts_with("`address`: "), "{err}");
+        assert!(VaultSink::new(config.clone()).is_err());
+        config.allow_insecure_http = true;
+        config.validate().unwrap();
+    }
+    // From the store block's TOML, too.
+    let config: Config =
+        toml::from_str("address = \"http://vault.internal:8200\"\nallow_insecure_http = true\n")
+            .unwrap();
+    config.validate().unwrap();
+}
+
+#[test]
+fn a_cert_login_needs_https() {
+    let auth = AuthConfig::Cert {
+        cert_file: "/etc/rotator/client.pem".into(),
+        key_file: "/etc/rotator/client-key.pem".into(),
+        name: None,
+        mount: "cert".into(),
+    };
+    let err = Config::new("http://127.0.0.1:8200", auth.clone())
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.key, "address");
+    assert!(err.message.contains("use an https:// address"), "{err}");
+    Config::new("https://vault:8200", auth).validate().unwrap();
+}
