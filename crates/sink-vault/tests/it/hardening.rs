@@ -186,3 +186,85 @@ fn a_cert_login_needs_https() {
     assert!(err.message.contains("use an https:// address"), "{err}");
     Config::new("https://vault:8200", auth).validate().unwrap();
 }
+
+/// A log sink for one test: everything at `trace`, as text.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nothing_secret_is_logged_at_trace_and_an_absent_key_is_no_error() {
+    use rotator_core::{Precondition, WriteOptions};
+    use rotator_testkit::peers::openbao::OpenBao;
+
+    let bao = OpenBao::shared();
+    let policy = unique("logged");
+    bao.put_policy(
+        &policy,
+        r#"path "secret/*" { capabilities = ["create", "read", "update"] }"#,
+    )
+    .await;
+    let mount = unique("approle");
+    let (role_id, secret_id) = bao.approle(&mount, "rotator", &[&policy], "1h").await;
+    let (role, secret) = (TokenFile::new(&role_id), TokenFile::new(&secret_id));
+    let auth = AuthConfig::Approle {
+        role_id_env: None,
+        role_id_file: Some(role.path.clone()),
+        secret_id_env: None,
+        secret_id_file: Some(secret.path.clone()),
+        mount: mount.clone(),
+    };
+    let sink = VaultSink::new(crate::support::config(bao, "secret", 2, auth)).unwrap();
+    let token_value = unique("logged-token");
+    bao.create_token(&[&policy], Some(&token_value)).await;
+    let token_file = TokenFile::new(&token_value);
+    let token_sink =
+        VaultSink::new(crate::support::config(bao, "secret", 2, token_file.auth())).unwrap();
+
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let document_secret = unique("logged-document-secret");
+    {
+        // The test's runtime runs on this thread, so the subscriber sees every event.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let key = format!("alation/{}", unique("logged"));
+        assert!(sink.read(&key).await.unwrap().is_none());
+        let version = crate::support::write_new(&sink, &key, &document_secret).await;
+        sink.write(
+            &key,
+            &crate::support::document(&document_secret),
+            &WriteOptions::new(Precondition::Version(version)),
+        )
+        .await
+        .unwrap();
+        assert!(sink.read(&key).await.unwrap().is_some());
+        assert!(token_sink.read(&key).await.unwrap().is_some());
+    }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("vault request"),
+        "nothing was captured: {text}"
+    );
+    for secret in [&secret_id, &role_id, &document_secret, &token_value] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{secret} in the log:\n{text}"
+        );
+    }
+    // Reading an absent key is normal: no library logs it as an error.
+    assert!(!text.contains("ERROR"), "{text}");
+}
