@@ -187,18 +187,59 @@ fn a_cert_login_needs_https() {
     Config::new("https://vault:8200", auth).validate().unwrap();
 }
 
-/// A log sink for one test: everything at `trace`, as text.
-#[derive(Clone, Default)]
-struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+std::thread_local! {
+    /// The log of the test running on this thread, while it captures.
+    static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for CapturedLog {
+/// Where the capturing subscriber writes: the current thread's capture.
+struct ThreadLog;
+
+impl std::io::Write for ThreadLog {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CAPTURED.with(|log| {
+            if let Some(log) = log.borrow_mut().as_mut() {
+                log.extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Runs `f` on this thread with every event, at `trace`, written into a buffer, and returns
+/// the buffer. The subscriber is global and asks about each event anew, and records only
+/// events of the capturing thread: a `#[tokio::test]` runtime, which runs on it.
+async fn capture_log<F: std::future::Future<Output = ()>>(f: F) -> String {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| ThreadLog)
+            // A dynamic filter: asked at every event, never cached per callsite (a plain
+            // `filter_fn` would cache the answer of whichever thread hit a callsite first).
+            .with_filter(tracing_subscriber::filter::dynamic_filter_fn(|_, _| {
+                CAPTURED.with(|log| log.borrow().is_some())
+            }));
+        tracing_subscriber::registry()
+            .with(layer)
+            .try_init()
+            .expect("no other global subscriber in this test binary");
+    });
+    // A callsite first hit by another test before the subscriber was installed cached "no
+    // subscriber"; ask every callsite again.
+    tracing::callsite::rebuild_interest_cache();
+    CAPTURED.with(|log| *log.borrow_mut() = Some(Vec::new()));
+    f.await;
+    let bytes = CAPTURED
+        .with(|log| log.borrow_mut().take())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[tokio::test]
@@ -230,17 +271,8 @@ async fn nothing_secret_is_logged_at_trace_and_an_absent_key_is_no_error() {
     let token_sink =
         VaultSink::new(crate::support::config(bao, "secret", 2, token_file.auth())).unwrap();
 
-    let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
     let document_secret = unique("logged-document-secret");
-    {
-        // The test's runtime runs on this thread, so the subscriber sees every event.
-        let _guard = tracing::subscriber::set_default(subscriber);
+    let text = capture_log(async {
         let key = format!("alation/{}", unique("logged"));
         assert!(sink.read(&key).await.unwrap().is_none());
         let version = crate::support::write_new(&sink, &key, &document_secret).await;
@@ -253,8 +285,8 @@ async fn nothing_secret_is_logged_at_trace_and_an_absent_key_is_no_error() {
         .unwrap();
         assert!(sink.read(&key).await.unwrap().is_some());
         assert!(token_sink.read(&key).await.unwrap().is_some());
-    }
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    })
+    .await;
     assert!(
         text.contains("vault request"),
         "nothing was captured: {text}"
