@@ -52,9 +52,7 @@ impl StoreType for VaultStore {
         &["token", "secret_id", "role_id", "jwt", "password"];
 
     fn validate(config: &Self::Config) -> Result<(), ConfigError> {
-        config
-            .validate()
-            .map_err(|e| ConfigError::new(e.key, e.message))
+        config.validate()
     }
 
     fn validate_key(_config: &Self::Config, key: &str) -> Result<(), SinkError> {

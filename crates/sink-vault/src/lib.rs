@@ -5,42 +5,74 @@
 //! (deserialized from the `[stores.NAME]` table); construction never touches the network, it
 //! logs in lazily on first use and logs in again when Vault stops accepting its token.
 //!
+//! Every Vault call is a request type of the [`vaultrs`] crate (KV v1 and v2, metadata,
+//! health, token lookup, the logins of AppRole, Kubernetes, JWT, AWS IAM and userpass), run
+//! through vaultrs's middleware over a transport of the sink's own that never follows a
+//! redirect and reads at most 1 MiB of an answer. The three calls vaultrs lacks are small
+//! request types on the same mechanism (`endpoints.rs` says which and why).
+//!
 //! # KV version 2
 //! A document is the `data` of the secret at `<mount>/data/<key>`. The ownership marker
-//! (`managed-by = alation-rotator`) and the write's labels (`integration`,
-//! `token-expires-at`) are the secret's `custom_metadata`; other custom metadata keys are
-//! kept. Versions are Vault's version numbers; [`Precondition::Absent`] is `cas=0`,
-//! [`Precondition::Version`] is `cas=v`, and [`Precondition::Any`] writes with `cas` set to
-//! the version it just read (retried when another writer got in between), so it works on
-//! mounts with `cas_required = true` and never overwrites a secret whose ownership it did not
-//! check. A secret whose latest version is deleted or destroyed reads as absent. The previous
-//! version stays readable ([`TokenSink::read_previous`]).
+//! (`managed-by = alation-rotator`) and the labels of the write that created or adopted the
+//! secret (`integration`, `token-expires-at`) are the secret's `custom_metadata`, written
+//! only then: later writes leave it alone, so other custom metadata keys are kept and each
+//! write is one call. Versions are Vault's version numbers; [`Precondition::Absent`] is
+//! `cas=0` (or the number of a deleted latest version), [`Precondition::Version`] is `cas=v`,
+//! and [`Precondition::Any`] writes with `cas` set to the version it last saw (retried when
+//! another writer got in between), so it works on mounts with `cas_required = true` and never
+//! overwrites a secret whose ownership it did not check. A secret whose latest version is
+//! deleted or destroyed reads as absent. The previous version stays readable
+//! ([`TokenSink::read_previous`]).
+//!
+//! ## Calls per operation
+//! A read is one call (`GET data`, which also returns the version and `custom_metadata`). A
+//! write remembers what the last read of the same key saw, so a write over the version just
+//! read is one call (`POST data` with `cas`: if anything changed, the `cas` fails), a write
+//! that creates or adopts a secret two (`POST metadata`, then `POST data`); without such a
+//! read, a write first reads the metadata (one more call). Once per sink come a login and a
+//! look at the mount (`sys/internal/ui/mounts`).
 //!
 //! # KV version 1
 //! Version 1 keeps no versions and no metadata, so the marker is stored as two extra fields
 //! of the secret, `managed-by` and `rotator-revision` (a counter that serves as the version);
-//! reads remove them again. Preconditions are checked by reading first, which is not atomic:
-//! the store declares no compare-and-set, and two rotators must not write the same KV v1 key
-//! at the same time.
+//! reads remove them again. Preconditions are checked by reading first (so a write is two
+//! calls), which is not atomic: the store declares no compare-and-set, and two rotators must
+//! not write the same KV v1 key at the same time.
 #![deny(missing_docs)]
 
-mod client;
+mod aws;
 pub mod config;
+mod endpoints;
+mod secrets;
+mod session;
+mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
-use reqwest::{Method, StatusCode};
 use rotator_core::{
     Capabilities, Document, Precondition, SinkError, Stored, TokenSink, Version, WriteOptions,
     MANAGED_BY_KEY, MANAGED_BY_VALUE,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
+use vaultrs::api::kv1::requests::{GetSecretRequest, SetSecretRequest as SetV1SecretRequest};
+use vaultrs::api::kv1::responses::GetSecretResponse;
+use vaultrs::api::kv2::requests::{
+    ReadSecretMetadataRequest, ReadSecretRequest, SetSecretMetadataRequest, SetSecretRequest,
+    SetSecretRequestOptions,
+};
+use vaultrs::api::kv2::responses::{
+    ReadSecretMetadataResponse, ReadSecretResponse, SecretVersionMetadata,
+};
 
-use crate::client::{Client, Reply};
-pub use crate::config::{AuthConfig, Config, ConfigError};
+pub use crate::config::{AuthConfig, Config};
+use crate::endpoints::{MountInfo, MountInfoRequest};
+use crate::session::Session;
+use crate::transport::Reply;
+pub use crate::transport::MAX_RESPONSE_BYTES;
 
 /// On KV version 1, the field holding the write counter that serves as the version.
 pub const REVISION_FIELD: &str = "rotator-revision";
@@ -91,73 +123,104 @@ pub fn validate_key(key: &str) -> Result<(), SinkError> {
 /// A Vault or OpenBao KV secrets engine as a [`TokenSink`].
 pub struct VaultSink {
     config: Config,
-    client: Client,
+    address: String,
+    session: Session,
     mount_checked: OnceCell<()>,
+    /// What the last read or write of each KV v2 key saw, so that the write that follows a
+    /// read needs no read of its own.
+    seen: Mutex<HashMap<String, KeyState>>,
 }
 
 impl fmt::Debug for VaultSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the cached token; the configuration holds only references to secrets.
         f.debug_struct("VaultSink")
-            .field("address", &self.config.address)
+            .field("address", &self.address)
             .field("mount", &self.config.mount)
             .field("kv_version", &self.config.kv_version)
-            .field("namespace", &self.config.namespace)
+            .field("namespace", &self.namespace())
             .field("auth_method", &self.config.auth.method())
             .finish_non_exhaustive()
     }
 }
 
-/// What the metadata of a KV v2 secret says.
-struct Metadata {
-    current_version: u64,
+/// What Vault said about a KV v2 key.
+#[derive(Clone, Default)]
+struct KeyState {
+    /// The current version number (0: the key never held a version).
+    version: u64,
     /// The current version exists and is neither deleted nor destroyed.
     live: bool,
-    custom: Map<String, Value>,
+    /// The secret's `custom_metadata` carries the ownership marker.
+    managed: bool,
+    /// The secret's `custom_metadata`.
+    custom: HashMap<String, String>,
 }
 
-impl Metadata {
-    fn managed(&self) -> bool {
-        is_managed(&self.custom)
+impl KeyState {
+    fn new(version: u64, live: bool, custom: Option<HashMap<String, String>>) -> Self {
+        let custom = custom.unwrap_or_default();
+        Self {
+            version,
+            live,
+            managed: custom.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE),
+            custom,
+        }
+    }
+
+    /// Whether a write with `precondition` may rely on this state instead of reading again:
+    /// its `cas` fails if the key changed since.
+    fn serves(&self, precondition: &Precondition) -> bool {
+        match precondition {
+            Precondition::Any => true,
+            Precondition::Absent => !self.live,
+            Precondition::Version(v) => self.live && v.as_str() == self.version.to_string(),
+        }
     }
 }
 
-fn is_managed(custom: &Map<String, Value>) -> bool {
-    custom.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)
-}
-
-/// Whether a KV v2 version's metadata says it is deleted (now) or destroyed.
-fn version_gone(metadata: &Value) -> bool {
-    if metadata.get("destroyed").and_then(Value::as_bool) == Some(true) {
+/// Whether a KV v2 version is deleted (now) or destroyed.
+fn version_gone(destroyed: bool, deletion_time: &str) -> bool {
+    if destroyed {
         return true;
     }
-    match metadata.get("deletion_time").and_then(Value::as_str) {
-        None | Some("") => false,
-        Some(time) => time
+    match deletion_time {
+        "" => false,
+        time => time
             .parse::<jiff::Timestamp>()
             .map_or(true, |at| at <= jiff::Timestamp::now()),
     }
 }
 
 impl VaultSink {
-    /// Builds the sink from a configuration: validates it and prepares the HTTP client
-    /// (reading `ca_file`). Does not contact Vault or read credentials.
+    /// Builds the sink from a configuration: fills what it leaves out from `VAULT_ADDR`,
+    /// `VAULT_NAMESPACE` and `VAULT_CACERT` ([`Config::resolve`]), validates it and prepares
+    /// the HTTP client (reading `ca_file`, and a `cert` login's certificate and key). Does
+    /// not contact Vault or read other credentials.
     pub fn new(config: Config) -> Result<Self, SinkError> {
-        config.validate().map_err(|e| SinkError::Other {
-            detail: format!("invalid Vault store configuration: {e}"),
-            source: None,
-        })?;
-        let client = Client::new(&config)?;
+        let config = config
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(|e| SinkError::Other {
+                detail: format!("invalid Vault store configuration: {e}"),
+                source: None,
+            })?;
+        let session = Session::new(&config)?;
         Ok(Self {
+            address: session.transport.address.clone(),
             config,
-            client,
+            session,
             mount_checked: OnceCell::new(),
+            seen: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The configuration the sink was built from.
+    /// The configuration the sink was built from, with the environment's defaults filled in.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.config.namespace.as_deref().filter(|ns| !ns.is_empty())
     }
 
     fn mount(&self) -> &str {
@@ -168,25 +231,13 @@ impl VaultSink {
         self.config.kv_version == 2
     }
 
-    fn data_path(&self, key: &str) -> String {
-        if self.v2() {
-            format!("{}/data/{key}", self.mount())
-        } else {
-            format!("{}/{key}", self.mount())
-        }
-    }
-
-    fn metadata_path(&self, key: &str) -> String {
-        format!("{}/metadata/{key}", self.mount())
-    }
-
     fn no_mount(&self) -> SinkError {
         SinkError::NotFound {
             detail: format!(
                 "no KV secrets engine is mounted at {}/ on {}; enable one (`vault secrets \
                  enable -path={} kv-v{}`) or fix `mount`",
                 self.mount(),
-                self.config.address,
+                self.address,
                 self.mount(),
                 self.config.kv_version
             ),
@@ -198,36 +249,44 @@ impl VaultSink {
         SinkError::Other {
             detail: format!(
                 "Vault at {} answered HTTP {} when {what} {path}",
-                self.config.address,
-                reply.status.as_u16()
+                self.address, reply.status
             ),
             source: None,
         }
     }
 
-    /// The `data` of Vault's answer to a read of `path` (`Null` when it has none); `None`
-    /// when nothing is stored there.
-    async fn read_data(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Option<Value>, SinkError> {
-        let mut reply = self
-            .client
-            .send(Method::GET, path, query, None, &["read"])
-            .await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
+    fn malformed(&self, what: &str, path: &str) -> SinkError {
+        SinkError::Other {
+            detail: format!(
+                "Vault at {} answered {what} {path} with something that is not Vault's answer",
+                self.address
+            ),
+            source: None,
         }
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(self.unexpected(&reply, "reading", path));
-        }
-        Ok(Some(
-            reply.body.get_mut("data").map_or(Value::Null, Value::take),
-        ))
+    }
+
+    fn remember(&self, key: &str, state: KeyState) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), state);
+    }
+
+    fn forget(&self, key: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// What the last read of `key` saw, when a write with `precondition` may rely on it.
+    fn recall(&self, key: &str, precondition: &Precondition) -> Option<KeyState> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .filter(|state| state.serves(precondition))
+            .cloned()
     }
 
     /// Verifies once per sink that `mount` is a KV engine of the configured version, so that
@@ -243,12 +302,10 @@ impl VaultSink {
     /// Asks Vault what is mounted at `mount` and compares it with the configuration. With
     /// `strict`, a token that may not look is an error; otherwise the check is skipped.
     async fn verify_mount(&self, strict: bool) -> Result<(), SinkError> {
-        let path = format!("sys/internal/ui/mounts/{}", self.mount());
-        let reply = match self
-            .client
-            .send(Method::GET, &path, &[], None, &["read"])
-            .await
-        {
+        let request = || MountInfoRequest {
+            mount: self.mount().to_owned(),
+        };
+        let reply = match self.session.call(request, &["read"]).await {
             Ok(reply) => reply,
             Err(SinkError::Unauthorized { .. }) if !strict => return Ok(()),
             Err(SinkError::Unauthorized { .. }) => {
@@ -257,29 +314,33 @@ impl VaultSink {
                         "permission denied: the Vault policy grants nothing under {}/ on {}; \
                          grant the rotator's policy (see docs/stores/vault.md)",
                         self.mount(),
-                        self.config.address
+                        self.address
                     ),
                 })
             }
             Err(e) => return Err(e),
         };
-        if reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::NOT_FOUND {
+        let path = format!("sys/internal/ui/mounts/{}", self.mount());
+        if reply.status == 400 || reply.status == 404 {
             return Err(self.no_mount());
         }
-        if !reply.status.is_success() {
+        if !reply.is_success() {
             return Err(self.unexpected(&reply, "reading", &path));
         }
-        let data = reply.body.get("data").cloned().unwrap_or(Value::Null);
-        let kind = data.get("type").and_then(Value::as_str).unwrap_or("");
-        if !matches!(kind, "kv" | "generic") {
+        let info = reply
+            .envelope::<MountInfo>()
+            .and_then(|e| e.data)
+            .ok_or_else(|| self.malformed("reading", &path))?;
+        if !matches!(info.kind.as_str(), "kv" | "generic") {
             return Err(SinkError::NotFound {
                 detail: format!(
-                    "the secrets engine at {}/ is of type {kind:?}, not a KV engine; fix `mount`",
-                    self.mount()
+                    "the secrets engine at {}/ is of type {:?}, not a KV engine; fix `mount`",
+                    self.mount(),
+                    info.kind
                 ),
             });
         }
-        let version = match data.pointer("/options/version").and_then(Value::as_str) {
+        let version = match info.options.and_then(|o| o.version).as_deref() {
             Some("2") => 2,
             _ => 1,
         };
@@ -299,63 +360,93 @@ impl VaultSink {
 
     // ---- KV version 2 -------------------------------------------------------------------
 
-    async fn read_metadata(&self, key: &str) -> Result<Option<Metadata>, SinkError> {
-        let Some(data) = self.read_data(&self.metadata_path(key), &[]).await? else {
-            return Ok(None);
+    /// The key's state from its metadata (`None`: no metadata, the key never held
+    /// anything).
+    async fn read_metadata(&self, key: &str) -> Result<Option<KeyState>, SinkError> {
+        let request = || ReadSecretMetadataRequest {
+            mount: self.mount().to_owned(),
+            path: key.to_owned(),
         };
-        let current_version = data
-            .get("current_version")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let live = current_version > 0
-            && data
-                .get("versions")
-                .and_then(|v| v.get(current_version.to_string()))
-                .is_some_and(|v| !version_gone(v));
-        let custom = match data.get("custom_metadata") {
-            Some(Value::Object(map)) => map.clone(),
-            _ => Map::new(),
-        };
-        Ok(Some(Metadata {
-            current_version,
-            live,
-            custom,
-        }))
-    }
-
-    /// Reads one version (`None`: the current one) of a KV v2 secret.
-    async fn read_v2(&self, key: &str, version: Option<u64>) -> Result<Option<Stored>, SinkError> {
-        let path = self.data_path(key);
-        let query: Vec<(&str, String)> = version
-            .map(|v| vec![("version", v.to_string())])
-            .unwrap_or_default();
-        let Some(data) = self.read_data(&path, &query).await? else {
-            return Ok(None);
-        };
-        let metadata = data.get("metadata").cloned().unwrap_or(Value::Null);
-        if version_gone(&metadata) {
+        let path = format!("{}/metadata/{key}", self.mount());
+        let reply = self.session.call(request, &["read"]).await?;
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.status == 404 {
             return Ok(None);
         }
-        let document = match data.get("data") {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::Object(fields)) => Document::new(fields.clone()),
-            Some(_) => {
+        if !reply.is_success() {
+            return Err(self.unexpected(&reply, "reading", &path));
+        }
+        let metadata = reply
+            .envelope::<ReadSecretMetadataResponse>()
+            .and_then(|e| e.data)
+            .ok_or_else(|| self.malformed("reading", &path))?;
+        let current = metadata.current_version;
+        let live = current > 0
+            && metadata
+                .versions
+                .get(&current.to_string())
+                .is_some_and(|v| !version_gone(v.destroyed, &v.deletion_time));
+        Ok(Some(KeyState::new(current, live, metadata.custom_metadata)))
+    }
+
+    /// Reads one version (`None`: the current one, whose state is remembered) of a KV v2
+    /// secret.
+    async fn read_v2(&self, key: &str, version: Option<u64>) -> Result<Option<Stored>, SinkError> {
+        let request = || ReadSecretRequest {
+            mount: self.mount().to_owned(),
+            path: key.to_owned(),
+            version,
+        };
+        let path = format!("{}/data/{key}", self.mount());
+        let reply = self.session.call(request, &["read"]).await?;
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.status == 404 {
+            // A deleted or destroyed version still comes with its metadata; a key that never
+            // held anything answers with none.
+            let state = reply
+                .envelope::<ReadSecretResponse>()
+                .and_then(|e| e.data)
+                .map(|r| KeyState::new(r.metadata.version, false, r.metadata.custom_metadata))
+                .unwrap_or_default();
+            if version.is_none() {
+                self.remember(key, state);
+            }
+            return Ok(None);
+        }
+        if !reply.is_success() {
+            return Err(self.unexpected(&reply, "reading", &path));
+        }
+        let ReadSecretResponse { data, metadata } = reply
+            .envelope::<ReadSecretResponse>()
+            .and_then(|e| e.data)
+            .ok_or_else(|| self.malformed("reading", &path))?;
+        let SecretVersionMetadata {
+            version: number,
+            deletion_time,
+            destroyed,
+            custom_metadata,
+            ..
+        } = metadata;
+        let gone = version_gone(destroyed, &deletion_time);
+        let state = KeyState::new(number, !gone && !data.is_null(), custom_metadata);
+        let managed = state.managed;
+        if version.is_none() {
+            self.remember(key, state);
+        }
+        let document = match data {
+            _ if gone => return Ok(None),
+            Value::Null => return Ok(None),
+            Value::Object(fields) => Document::new(fields),
+            _ => {
                 return Err(SinkError::InvalidDocument {
                     key: key.to_owned(),
                     detail: "the secret's data is not a JSON object".to_owned(),
                 })
             }
-        };
-        let number = metadata
-            .get("version")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| SinkError::Other {
-                detail: format!("Vault answered a read of {path} without a version number"),
-                source: None,
-            })?;
-        let managed = match metadata.get("custom_metadata") {
-            Some(Value::Object(custom)) => is_managed(custom),
-            _ => false,
         };
         Ok(Some(Stored {
             document,
@@ -367,17 +458,22 @@ impl VaultSink {
     async fn write_metadata(
         &self,
         key: &str,
-        custom: &Map<String, Value>,
+        custom: &HashMap<String, String>,
     ) -> Result<(), SinkError> {
-        let path = self.metadata_path(key);
-        let body = json!({ "custom_metadata": custom });
-        let reply = self
-            .client
-            .send(Method::POST, &path, &[], Some(&body), &["create", "update"])
-            .await?;
-        if reply.status.is_success() {
+        let request = || SetSecretMetadataRequest {
+            mount: self.mount().to_owned(),
+            path: key.to_owned(),
+            custom_metadata: Some(custom.clone()),
+            ..SetSecretMetadataRequest::default()
+        };
+        let reply = self.session.call(request, &["create", "update"]).await?;
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.is_success() {
             Ok(())
         } else {
+            let path = format!("{}/metadata/{key}", self.mount());
             Err(self.unexpected(&reply, "writing the custom_metadata of", &path))
         }
     }
@@ -388,79 +484,92 @@ impl VaultSink {
         document: &Document,
         options: &WriteOptions,
     ) -> Result<Version, SinkError> {
+        let result = self.try_write_v2(key, document, options).await;
+        if result.is_err() {
+            self.forget(key);
+        }
+        result
+    }
+
+    async fn try_write_v2(
+        &self,
+        key: &str,
+        document: &Document,
+        options: &WriteOptions,
+    ) -> Result<Version, SinkError> {
+        let path = format!("{}/data/{key}", self.mount());
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let metadata = self.read_metadata(key).await?;
-            let (current, live, managed, mut custom) = match metadata {
-                Some(m) => (m.current_version, m.live, m.managed(), m.custom),
-                None => (0, false, false, Map::new()),
+            let recalled = if attempt == 1 {
+                self.recall(key, &options.precondition)
+            } else {
+                None
             };
-            let cas = match &options.precondition {
-                Precondition::Any => current,
-                Precondition::Absent => {
-                    if live {
-                        return Err(SinkError::Conflict {
-                            key: key.to_owned(),
-                            detail: format!("expected no secret, but version {current} exists"),
-                        });
-                    }
-                    current
-                }
-                Precondition::Version(expected) => {
-                    if !live {
-                        return Err(SinkError::Conflict {
-                            key: key.to_owned(),
-                            detail: format!(
-                                "expected version {expected}, but the key holds no secret"
-                            ),
-                        });
-                    }
-                    if expected.as_str() != current.to_string() {
-                        return Err(SinkError::Conflict {
-                            key: key.to_owned(),
-                            detail: format!(
-                                "expected version {expected}, but the current version is \
-                                 {current}"
-                            ),
-                        });
-                    }
-                    current
-                }
+            let state = match recalled {
+                Some(state) => state,
+                None => self.read_metadata(key).await?.unwrap_or_default(),
             };
-            if live && !managed && !options.takeover {
+            let current = state.version;
+            match &options.precondition {
+                Precondition::Any => {}
+                Precondition::Absent if state.live => {
+                    return Err(SinkError::Conflict {
+                        key: key.to_owned(),
+                        detail: format!("expected no secret, but version {current} exists"),
+                    });
+                }
+                Precondition::Absent => {}
+                Precondition::Version(expected) if !state.live => {
+                    return Err(SinkError::Conflict {
+                        key: key.to_owned(),
+                        detail: format!("expected version {expected}, but the key holds no secret"),
+                    });
+                }
+                Precondition::Version(expected) if expected.as_str() != current.to_string() => {
+                    return Err(SinkError::Conflict {
+                        key: key.to_owned(),
+                        detail: format!(
+                            "expected version {expected}, but the current version is {current}"
+                        ),
+                    });
+                }
+                Precondition::Version(_) => {}
+            }
+            if state.live && !state.managed && !options.takeover {
                 return Err(SinkError::Unmanaged {
                     key: key.to_owned(),
                 });
             }
+            let cas = u32::try_from(current).map_err(|_| SinkError::Other {
+                detail: format!("version {current} of {path} is beyond what a cas can name"),
+                source: None,
+            })?;
 
-            let before = custom.clone();
-            for (name, value) in &options.labels {
-                custom.insert(name.clone(), Value::String(value.clone()));
-            }
-            custom.insert(MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.into());
-            // A secret that is not ours yet gets the marker first, so that its data is never
-            // written without it (a later write would then refuse it as unmanaged).
-            if !managed {
+            let mut custom = state.custom;
+            if !state.managed {
+                // A secret that is not ours yet (new or adopted) gets the marker and the
+                // labels first, so that its data is never written without them (a later
+                // write would then refuse it as unmanaged). Other keys are kept.
+                for (name, value) in &options.labels {
+                    custom.insert(name.clone(), value.clone());
+                }
+                custom.insert(MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.to_owned());
                 self.write_metadata(key, &custom).await?;
             }
 
-            let path = self.data_path(key);
-            let body = json!({
-                "options": { "cas": cas },
-                "data": document.fields(),
-            });
-            let reply = self
-                .client
-                .send(Method::POST, &path, &[], Some(&body), &["create", "update"])
-                .await?;
-            drop(body);
+            let request = || SetSecretRequest {
+                mount: self.mount().to_owned(),
+                path: key.to_owned(),
+                data: Value::Object(document.fields().clone()),
+                options: Some(SetSecretRequestOptions { cas }),
+            };
+            let reply = self.session.call(request, &["create", "update"]).await?;
             if reply.no_route() {
                 return Err(self.no_mount());
             }
-            if reply.status == StatusCode::BAD_REQUEST
-                && reply.error_mentions("check-and-set parameter")
-            {
+            if reply.status == 400 && reply.error_mentions("check-and-set parameter") {
+                self.forget(key);
                 if options.precondition == Precondition::Any && attempt < ANY_WRITE_ATTEMPTS {
                     continue;
                 }
@@ -480,28 +589,26 @@ impl VaultSink {
                     },
                 });
             }
-            if !reply.status.is_success() {
+            if !reply.is_success() {
                 return Err(self.unexpected(&reply, "writing", &path));
             }
             let version = reply
-                .body
-                .pointer("/data/version")
-                .and_then(Value::as_u64)
+                .envelope::<SecretVersionMetadata>()
+                .and_then(|e| e.data)
+                .map(|m| m.version)
                 .ok_or_else(|| SinkError::Other {
                     detail: format!("Vault answered a write of {path} without a version number"),
                     source: None,
                 })?;
-            if managed && custom != before {
-                // The document is written; labels are informative, so a failure to update
-                // them must not turn a successful write into an error.
-                if let Err(e) = self.write_metadata(key, &custom).await {
-                    tracing::warn!(
-                        key,
-                        error = %e,
-                        "wrote the secret but could not update its custom_metadata labels"
-                    );
-                }
-            }
+            self.remember(
+                key,
+                KeyState {
+                    version,
+                    live: true,
+                    managed: true,
+                    custom,
+                },
+            );
             return Ok(Version::new(version.to_string()));
         }
     }
@@ -509,10 +616,25 @@ impl VaultSink {
     // ---- KV version 1 -------------------------------------------------------------------
 
     async fn read_v1(&self, key: &str) -> Result<Option<Stored>, SinkError> {
-        let Some(data) = self.read_data(&self.data_path(key), &[]).await? else {
-            return Ok(None);
+        let request = || GetSecretRequest {
+            mount: self.mount().to_owned(),
+            path: key.to_owned(),
         };
-        let mut fields = match data {
+        let path = format!("{}/{key}", self.mount());
+        let reply = self.session.call(request, &["read"]).await?;
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        if !reply.is_success() {
+            return Err(self.unexpected(&reply, "reading", &path));
+        }
+        let answer = reply
+            .parse::<GetSecretResponse>()
+            .ok_or_else(|| self.malformed("reading", &path))?;
+        let mut fields = match answer.data {
             Value::Null => return Ok(None),
             Value::Object(fields) => fields,
             _ => {
@@ -522,7 +644,7 @@ impl VaultSink {
                 })
             }
         };
-        let managed = is_managed(&fields);
+        let managed = fields.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY_VALUE);
         let revision = fields
             .get(REVISION_FIELD)
             .and_then(Value::as_str)
@@ -602,20 +724,25 @@ impl VaultSink {
             .and_then(|r| r.parse::<u64>().ok())
             .unwrap_or(0)
             + 1;
-        let mut fields = document.fields().clone();
+        let mut fields: Map<String, Value> = document.fields().clone();
         fields.insert(MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.into());
         fields.insert(REVISION_FIELD.to_owned(), revision.to_string().into());
-        let path = self.data_path(key);
-        let body = Value::Object(fields);
-        let reply = self
-            .client
-            .send(Method::POST, &path, &[], Some(&body), &["create", "update"])
-            .await?;
-        drop(body);
+        let body = serde_json::to_vec(&fields).map_err(|_| SinkError::InvalidDocument {
+            key: key.to_owned(),
+            detail: "the document cannot be written as JSON".to_owned(),
+        })?;
+        drop(fields);
+        let request = || SetV1SecretRequest {
+            mount: self.mount().to_owned(),
+            path: key.to_owned(),
+            data: body.clone(),
+        };
+        let path = format!("{}/{key}", self.mount());
+        let reply = self.session.call(request, &["create", "update"]).await?;
         if reply.no_route() {
             return Err(self.no_mount());
         }
-        if !reply.status.is_success() {
+        if !reply.is_success() {
             return Err(self.unexpected(&reply, "writing", &path));
         }
         Ok(Version::new(format!("r{revision}")))
@@ -634,11 +761,11 @@ impl TokenSink for VaultSink {
     fn describe(&self) -> String {
         let mut text = format!(
             "vault:{}/{} (kv v{})",
-            self.config.address.trim_end_matches('/'),
+            self.address,
             self.mount(),
             self.config.kv_version
         );
-        if let Some(ns) = &self.config.namespace {
+        if let Some(ns) = self.namespace() {
             text.push_str(&format!(" namespace {ns}"));
         }
         text
@@ -653,8 +780,8 @@ impl TokenSink for VaultSink {
     }
 
     async fn check(&self) -> Result<(), SinkError> {
-        self.client.health().await?;
-        self.client.login_check().await?;
+        self.session.health().await?;
+        self.session.login_check().await?;
         self.verify_mount(true).await
     }
 
@@ -692,13 +819,13 @@ impl TokenSink for VaultSink {
         }
         validate_key(key)?;
         self.ensure_mount().await?;
-        let Some(metadata) = self.read_metadata(key).await? else {
+        let Some(state) = self.read_metadata(key).await? else {
             return Ok(None);
         };
-        if metadata.current_version < 2 {
+        if state.version < 2 {
             return Ok(None);
         }
-        self.read_v2(key, Some(metadata.current_version - 1)).await
+        self.read_v2(key, Some(state.version - 1)).await
     }
 }
 
@@ -740,18 +867,30 @@ mod tests {
 
     #[test]
     fn deleted_and_destroyed_versions_are_gone() {
-        assert!(!version_gone(
-            &json!({"deletion_time": "", "destroyed": false})
-        ));
-        assert!(version_gone(
-            &json!({"deletion_time": "", "destroyed": true})
-        ));
-        assert!(version_gone(
-            &json!({"deletion_time": "2020-01-01T00:00:00Z", "destroyed": false})
-        ));
-        assert!(!version_gone(
-            &json!({"deletion_time": "2999-01-01T00:00:00Z", "destroyed": false})
-        ));
+        assert!(!version_gone(false, ""));
+        assert!(version_gone(true, ""));
+        assert!(version_gone(false, "2020-01-01T00:00:00Z"));
+        assert!(!version_gone(false, "2999-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_remembered_state_serves_only_the_writes_it_can_decide() {
+        let live = KeyState {
+            version: 3,
+            live: true,
+            managed: true,
+            custom: HashMap::new(),
+        };
+        assert!(live.serves(&Precondition::Any));
+        assert!(live.serves(&Precondition::Version(Version::new("3"))));
+        assert!(!live.serves(&Precondition::Version(Version::new("2"))));
+        assert!(!live.serves(&Precondition::Absent));
+        let gone = KeyState {
+            live: false,
+            ..live
+        };
+        assert!(gone.serves(&Precondition::Absent));
+        assert!(!gone.serves(&Precondition::Version(Version::new("3"))));
     }
 
     #[test]

@@ -177,9 +177,12 @@ async fn custom_metadata_holds_the_marker_and_labels_and_keeps_other_keys() {
     sink.write_as(&key, &later, Precondition::Version(stored.version), false)
         .await
         .unwrap();
+    // custom_metadata is written when the secret is created or adopted, not on every
+    // write: the owner's key stays, and so do the labels of the first write.
     let custom = bao.root(Method::GET, &path, None).await["data"]["custom_metadata"].clone();
     assert_eq!(custom["owner"], "team-bi");
-    assert_eq!(custom["token-expires-at"], "2030-01-03T00:00:00Z");
+    assert_eq!(custom["managed-by"], "alation-rotator");
+    assert_eq!(custom["token-expires-at"], "2030-01-02T00:00:00Z");
     // Consumers read plain fields.
     let data = bao
         .root(Method::GET, &format!("secret/data/{key}"), None)

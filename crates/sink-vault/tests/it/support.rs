@@ -41,6 +41,8 @@ impl TokenFile {
 /// A configuration for `bao` with the given mount, KV version and auth.
 pub fn config(bao: &OpenBao, mount: &str, kv_version: u8, auth: AuthConfig) -> Config {
     let mut config = Config::new(bao.addr.clone(), auth);
+    // The root namespace, whatever VAULT_NAMESPACE the person running the tests has set.
+    config.namespace = Some(String::new());
     config.mount = mount.to_owned();
     config.kv_version = kv_version;
     config

@@ -49,7 +49,12 @@ pub struct OpenBao {
     pub addr: String,
     /// A token with the `root` policy ([`ROOT_TOKEN`]).
     pub root_token: String,
+    /// The CA that signed the server's certificate, for a server started with
+    /// [`start_tls`](Self::start_tls); `None` for a plain-HTTP server.
+    pub ca_file: Option<PathBuf>,
     backend: Backend,
+    /// Keeps the generated CA, certificate and key of a TLS server.
+    tls_dir: Option<tempfile::TempDir>,
     http: reqwest::Client,
 }
 
@@ -125,6 +130,73 @@ impl OpenBao {
         })
     }
 
+    /// Starts a new dev server that listens with TLS only (`bao server -dev -dev-tls`), on an
+    /// OS-picked port of 127.0.0.1, with a CA and certificate the server generates
+    /// ([`ca_file`](Self::ca_file); the certificate is for `127.0.0.1` and `localhost`). It
+    /// asks clients for a certificate, so the `cert` auth method works.
+    ///
+    /// Always a local process (the `bao` binary), whatever [`PeerMode::from_env`] says: the
+    /// test needs the generated CA on this machine. Blocks the calling thread until the
+    /// server is unsealed.
+    pub fn start_tls() -> OpenBao {
+        let bin = bao_bin();
+        start_with_retries("OpenBao dev server with TLS", &bin, || {
+            let port = free_port_pair();
+            let listen = format!("127.0.0.1:{port}");
+            let certs = tempfile::tempdir().expect("temporary directory");
+            let ca_file = certs.path().join("vault-ca.pem");
+            let args = [
+                "server".to_owned(),
+                "-dev".to_owned(),
+                "-dev-tls".to_owned(),
+                format!("-dev-tls-cert-dir={}", certs.path().display()),
+                format!("-dev-root-token-id={ROOT_TOKEN}"),
+                format!("-dev-listen-address={listen}"),
+                "-dev-no-store-token".to_owned(),
+            ];
+            let addr = format!("https://{listen}");
+            let unsealed = || {
+                // `bao status` exits 0 once the server answers and is unsealed.
+                ca_file.is_file()
+                    && std::process::Command::new(&bin)
+                        .args(["status", "-format=json"])
+                        .env("BAO_ADDR", &addr)
+                        .env("BAO_CACERT", &ca_file)
+                        .env_remove("VAULT_ADDR")
+                        .env_remove("VAULT_CACERT")
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .is_ok_and(|status| status.success())
+            };
+            let server = LocalServer::start(
+                &bin,
+                &args,
+                "bao.log",
+                |command, home| {
+                    command
+                        .env("HOME", home)
+                        .env_remove("VAULT_TOKEN")
+                        .env_remove("BAO_TOKEN");
+                },
+                Duration::from_millis(100),
+                unsealed,
+            )?;
+            let mut bao = Self::new(addr.clone(), Backend::Process(server));
+            let pem = std::fs::read(&ca_file).expect("the dev server's CA");
+            let ca = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
+            bao.http = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .no_proxy()
+                .tls_certs_merge([ca])
+                .build()
+                .expect("HTTP client");
+            bao.ca_file = Some(ca_file);
+            bao.tls_dir = Some(certs);
+            Ok(bao)
+        })
+    }
+
     #[cfg(feature = "testcontainers")]
     fn start_container() -> OpenBao {
         let container = super::container::ContainerPeer::start(super::container::Spec {
@@ -151,6 +223,8 @@ impl OpenBao {
         OpenBao {
             addr,
             root_token: ROOT_TOKEN.to_owned(),
+            ca_file: None,
+            tls_dir: None,
             backend,
             // No idle connections: the shared server is used from many test runtimes.
             http: reqwest::Client::builder()
