@@ -449,3 +449,49 @@ async fn aws_destination_written_even_when_a_second_destination_is_refused() {
         "the value a consumer cached is still AWSPREVIOUS"
     );
 }
+
+/// The exec store with the example program from the repository as a destination: the real
+/// binary delivers a token there that Alation accepts, and a second run finds it fresh.
+#[tokio::test]
+async fn an_exec_store_receives_a_working_token() {
+    let mut world = World::bootstrapped(1, "").await;
+    let program =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/exec-store/file-store.py");
+    let root = world.dir.path().join("exec-store");
+    let python = std::env::var("ROTATOR_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let config = world
+        .config_text("")
+        .replace(
+            "[stores.local]",
+            &format!(
+                "[stores.script]\ntype = \"exec\"\ncommand = [\"{python}\", \"{}\", \"{}\"]\n\
+                 timeout = \"20s\"\ncompare_and_set = true\n\n[stores.local]",
+                program.display(),
+                root.display()
+            ),
+        )
+        .replace(
+            "access_token = { store = \"local\", key = \"alation/int0\" }",
+            "access_token = { store = \"script\", key = \"alation/int0\" }",
+        );
+    world.write_config(&config);
+    let first = world.run(&["run"], &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    let file = root.join(format!(
+        "{}.json",
+        "alation/int0"
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    let entry: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let token = entry["document"]["api_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world.add_secret(&token);
+    assert_eq!(entry["labels"]["managed-by"], "alation-rotator");
+    assert!(world.api_accepts(&token.into()).await);
+    let second = world.run(&["run"], &[]).await;
+    assert_eq!(outcomes(&second), [("int0".to_owned(), "fresh".to_owned())]);
+}

@@ -57,6 +57,8 @@ impl App {
         let app = app.with_store::<crate::builtin::VaultStore>();
         #[cfg(feature = "aws")]
         let app = app.with_store::<crate::builtin::AwsSecretsManagerStore>();
+        #[cfg(feature = "exec")]
+        let app = app.with_store::<crate::builtin::ExecStore>();
         app
     }
 

@@ -1,13 +1,13 @@
 //! The stores this crate ships, each behind the cargo feature of the same name. They
 //! register through [`App::with_store`](crate::App::with_store) like anyone else's.
 
-#[cfg(any(feature = "file", feature = "vault", feature = "aws"))]
+#[cfg(any(feature = "file", feature = "vault", feature = "aws", feature = "exec"))]
 use std::sync::Arc;
 
-#[cfg(any(feature = "file", feature = "vault", feature = "aws"))]
+#[cfg(any(feature = "file", feature = "vault", feature = "aws", feature = "exec"))]
 use rotator_core::{ConfigError, SinkError, TokenSink};
 
-#[cfg(any(feature = "file", feature = "vault", feature = "aws"))]
+#[cfg(any(feature = "file", feature = "vault", feature = "aws", feature = "exec"))]
 use crate::registry::StoreType;
 
 /// `type = "file"`: JSON documents in a local directory.
@@ -93,5 +93,29 @@ impl StoreType for AwsSecretsManagerStore {
         Ok(Arc::new(
             rotator_sink_aws::AwsSink::new(config.clone()).await?,
         ))
+    }
+}
+
+/// `type = "exec"`: a program of yours, in any language, speaks a JSON protocol (see
+/// `docs/extending.md`).
+#[cfg(feature = "exec")]
+#[derive(Debug)]
+pub struct ExecStore;
+
+#[cfg(feature = "exec")]
+impl StoreType for ExecStore {
+    const TYPE: &'static str = "exec";
+    type Config = rotator_sink_exec::Config;
+
+    fn validate(config: &Self::Config) -> Result<(), ConfigError> {
+        config.validate()
+    }
+
+    fn validate_key(_config: &Self::Config, key: &str) -> Result<(), SinkError> {
+        rotator_sink_exec::validate_key(key)
+    }
+
+    async fn build(config: &Self::Config) -> Result<Arc<dyn TokenSink>, SinkError> {
+        Ok(Arc::new(rotator_sink_exec::ExecSink::new(config.clone())?))
     }
 }

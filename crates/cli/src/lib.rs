@@ -31,6 +31,8 @@ mod signals;
 pub use app::App;
 #[cfg(feature = "aws")]
 pub use builtin::AwsSecretsManagerStore;
+#[cfg(feature = "exec")]
+pub use builtin::ExecStore;
 #[cfg(feature = "file")]
 pub use builtin::FileStore;
 #[cfg(feature = "vault")]
