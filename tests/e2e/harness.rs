@@ -149,18 +149,14 @@ impl World {
             .expect("createRefreshToken");
         self.secrets
             .push(token.refresh_token.expose_secret().to_owned());
-        let document = RefreshTokenDocument {
-            refresh_token: token.refresh_token,
-            user_id: token.user_id,
-            name: token.name,
-            token_expires_at: token.token_expires_at,
-            created_at: token.created_at,
-            integration: format!("int{i}"),
-            last_regenerated_at: None,
-            standby: None,
-            regenerating: None,
-            degraded: None,
-        };
+        let document = RefreshTokenDocument::new(
+            token.refresh_token,
+            token.user_id,
+            token.name,
+            token.created_at,
+            token.token_expires_at,
+            format!("int{i}"),
+        );
         sink.write_as(key, &document, Precondition::Absent, false)
             .await
             .expect("store the refresh token");

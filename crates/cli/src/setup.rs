@@ -171,17 +171,16 @@ impl Setup {
                     i.access_token.as_slice().iter().map(location).collect(),
                     source,
                 );
-                integration.policy = Policy {
-                    access_renew_before: i
-                        .access_renew_before
-                        .unwrap_or(policy.access_renew_before),
-                    refresh_renew_before: i
-                        .refresh_renew_before
-                        .unwrap_or(policy.refresh_renew_before),
-                    validate: i.validate.unwrap_or(policy.validate),
-                    standby: i.standby.unwrap_or(policy.standby) && i.refresh_token.is_some(),
-                    min_regenerate_interval: policy.min_regenerate_interval,
-                };
+                let mut rules = Policy::default();
+                rules.access_renew_before =
+                    i.access_renew_before.unwrap_or(policy.access_renew_before);
+                rules.refresh_renew_before = i
+                    .refresh_renew_before
+                    .unwrap_or(policy.refresh_renew_before);
+                rules.validate = i.validate.unwrap_or(policy.validate);
+                rules.standby = i.standby.unwrap_or(policy.standby) && i.refresh_token.is_some();
+                rules.min_regenerate_interval = policy.min_regenerate_interval;
+                integration.policy = rules;
                 integration
             })
             .collect();

@@ -184,6 +184,7 @@ fn labels(integration: &str, expires_at: Timestamp) -> BTreeMap<String, String> 
 /// The token goes in Alation's `TOKEN` header, or, when `token_type` is `Bearer` (OAuth 2.0
 /// client credentials), in `Authorization: Bearer <token>`.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct AccessTokenDocument {
     /// The API access token.
     pub api_access_token: SecretString,
@@ -203,6 +204,29 @@ pub struct AccessTokenDocument {
     /// never the token itself). Absent for OAuth tokens and for documents written before
     /// generations were recorded.
     pub refresh_token_created_at: Option<Timestamp>,
+}
+
+impl AccessTokenDocument {
+    /// A document for a token sent in the `TOKEN` header, without a recorded generation.
+    pub fn new(
+        api_access_token: SecretString,
+        user_id: Option<i64>,
+        created_at: Timestamp,
+        token_expires_at: Timestamp,
+        base_url: impl Into<String>,
+        integration: impl Into<String>,
+    ) -> Self {
+        Self {
+            api_access_token,
+            user_id,
+            token_expires_at,
+            created_at,
+            base_url: base_url.into(),
+            integration: integration.into(),
+            token_type: None,
+            refresh_token_created_at: None,
+        }
+    }
 }
 
 impl fmt::Debug for AccessTokenDocument {
@@ -418,6 +442,7 @@ pub struct Degradation {
 /// The primary token's fields sit at the top level (as Alation names them); the optional
 /// standby, an unfinished regeneration and a degradation are nested objects.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct RefreshTokenDocument {
     /// The refresh token access tokens are minted from.
     pub refresh_token: SecretString,
@@ -459,6 +484,29 @@ impl fmt::Debug for RefreshTokenDocument {
 }
 
 impl RefreshTokenDocument {
+    /// A document holding one refresh token (no standby, nothing pending).
+    pub fn new(
+        refresh_token: SecretString,
+        user_id: i64,
+        name: impl Into<String>,
+        created_at: Timestamp,
+        token_expires_at: Timestamp,
+        integration: impl Into<String>,
+    ) -> Self {
+        Self {
+            refresh_token,
+            user_id,
+            name: name.into(),
+            token_expires_at,
+            created_at,
+            integration: integration.into(),
+            last_regenerated_at: None,
+            standby: None,
+            regenerating: None,
+            degraded: None,
+        }
+    }
+
     /// The primary token as a slot.
     pub fn primary(&self) -> RefreshTokenSlot {
         RefreshTokenSlot {

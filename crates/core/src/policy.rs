@@ -90,8 +90,9 @@ impl serde::Serialize for RenewBefore {
     }
 }
 
-/// The renewal rules for one integration.
+/// The renewal rules for one integration. Start from [`Policy::default`] and set fields.
 #[derive(Clone, Copy, PartialEq, Debug)]
+#[non_exhaustive]
 pub struct Policy {
     /// Renew the access token when less than this remains.
     pub access_renew_before: RenewBefore,

@@ -21,26 +21,17 @@
 //! [`conformance_tests!`] macro expands to one `#[test]` per behaviour, so a failure names the
 //! behaviour it broke (`conformance::stale_version_conflicts`):
 //!
-//! ```no_run
+//! Here it is for [`MemorySink`], the in-memory store this crate re-exports for your own
+//! tests (run as a doctest, so it is known to pass):
+//!
+//! ```
 //! use std::sync::Arc;
 //!
 //! use rotator_core::{Document, TokenSink};
-//! use rotator_testkit::{async_trait, ConformanceTarget};
-//! # #[derive(Debug)] struct MySink;
-//! # impl MySink { fn connect(_: &str) -> Self { MySink } }
-//! # #[async_trait]
-//! # impl TokenSink for MySink {
-//! #     fn describe(&self) -> String { "mine".into() }
-//! #     fn capabilities(&self) -> rotator_core::Capabilities { Default::default() }
-//! #     async fn check(&self) -> Result<(), rotator_core::SinkError> { Ok(()) }
-//! #     async fn read(&self, _: &str) -> Result<Option<rotator_core::Stored>, rotator_core::SinkError> { Ok(None) }
-//! #     async fn write(&self, _: &str, _: &Document, _: &rotator_core::WriteOptions)
-//! #         -> Result<rotator_core::Version, rotator_core::SinkError> { unimplemented!() }
-//! # }
-//! # impl MySink { async fn put_without_marker(&self, _: &str, _: &Document) {} }
+//! use rotator_testkit::{async_trait, ConformanceTarget, MemorySink};
 //!
 //! struct Target {
-//!     sink: Arc<MySink>,
+//!     sink: Arc<MemorySink>,
 //! }
 //!
 //! #[async_trait]
@@ -50,17 +41,21 @@
 //!     }
 //!
 //!     async fn plant_unmanaged(&self, key: &str, document: &Document) {
-//!         // Store the document with the store's own client, without the ownership marker.
-//!         self.sink.put_without_marker(key, document).await;
+//!         // Store the document the way a person would: with the store's own tools, without
+//!         // the ownership marker.
+//!         self.sink.plant_unmanaged(key, document);
 //!     }
 //! }
 //!
-//! // Called once per behaviour: each test gets a fresh target.
-//! async fn target() -> Target {
-//!     Target { sink: Arc::new(MySink::connect("http://127.0.0.1:8200")) }
+//! // In your crate: `rotator_testkit::conformance_tests!(target);` with an
+//! // `async fn target() -> Target`, one `#[test]` per behaviour. In one go:
+//! # #[allow(clippy::needless_doctest_main)]
+//! fn main() {
+//!     let runtime = tokio::runtime::Runtime::new().unwrap();
+//!     runtime.block_on(rotator_testkit::run_all(&Target {
+//!         sink: Arc::new(MemorySink::new()),
+//!     }));
 //! }
-//!
-//! rotator_testkit::conformance_tests!(target);
 //! ```
 //!
 //! The generated tests build their own multi-threaded Tokio runtime, so your crate needs no
@@ -175,6 +170,7 @@ pub mod suite;
 
 /// Re-exported so targets can be implemented without a direct `async-trait` dependency.
 pub use async_trait::async_trait;
+pub use rotator_core::MemorySink;
 
 /// What the conformance suite needs from a backend's tests.
 ///

@@ -45,31 +45,25 @@ async fn counted_sink(
 }
 
 fn access(integration: &str, expires: &str, secret: &str) -> AccessTokenDocument {
-    AccessTokenDocument {
-        api_access_token: SecretString::from(secret.to_owned()),
-        user_id: Some(7),
-        token_expires_at: expires.parse().unwrap(),
-        created_at: "2030-01-01T00:00:00Z".parse().unwrap(),
-        base_url: "https://alation.example.com".into(),
-        integration: integration.into(),
-        token_type: None,
-        refresh_token_created_at: None,
-    }
+    AccessTokenDocument::new(
+        SecretString::from(secret.to_owned()),
+        Some(7),
+        "2030-01-01T00:00:00Z".parse().unwrap(),
+        expires.parse().unwrap(),
+        "https://alation.example.com",
+        integration,
+    )
 }
 
 fn refresh(integration: &str, secret: &str) -> RefreshTokenDocument {
-    RefreshTokenDocument {
-        refresh_token: SecretString::from(secret.to_owned()),
-        user_id: 7,
-        name: "rotator".into(),
-        token_expires_at: "2030-03-01T00:00:00Z".parse().unwrap(),
-        created_at: "2030-01-01T00:00:00Z".parse().unwrap(),
-        integration: integration.into(),
-        last_regenerated_at: None,
-        standby: None,
-        regenerating: None,
-        degraded: None,
-    }
+    RefreshTokenDocument::new(
+        SecretString::from(secret.to_owned()),
+        7,
+        "rotator",
+        "2030-01-01T00:00:00Z".parse().unwrap(),
+        "2030-03-01T00:00:00Z".parse().unwrap(),
+        integration,
+    )
 }
 
 #[tokio::test]

@@ -133,16 +133,14 @@ async fn custom_metadata_holds_the_marker_and_labels_and_keeps_other_keys() {
     let bao = OpenBao::shared();
     let (sink, _t) = token_sink(bao, "secret", 2, &bao.root_token);
     let key = format!("alation/{}", unique("labels"));
-    let access = AccessTokenDocument {
-        api_access_token: SecretString::from("labels-secret-value"),
-        user_id: Some(102),
-        token_expires_at: "2030-01-02T00:00:00Z".parse().unwrap(),
-        created_at: "2030-01-01T00:00:00Z".parse().unwrap(),
-        base_url: "https://alation.example.com".into(),
-        integration: "tableau-prod".into(),
-        token_type: None,
-        refresh_token_created_at: None,
-    };
+    let access = AccessTokenDocument::new(
+        SecretString::from("labels-secret-value"),
+        Some(102),
+        "2030-01-01T00:00:00Z".parse().unwrap(),
+        "2030-01-02T00:00:00Z".parse().unwrap(),
+        "https://alation.example.com",
+        "tableau-prod",
+    );
     sink.write_as(&key, &access, Precondition::Absent, false)
         .await
         .unwrap();
@@ -165,10 +163,8 @@ async fn custom_metadata_holds_the_marker_and_labels_and_keeps_other_keys() {
         Some(json!({ "custom_metadata": with_owner })),
     )
     .await;
-    let later = AccessTokenDocument {
-        token_expires_at: "2030-01-03T00:00:00Z".parse().unwrap(),
-        ..access
-    };
+    let mut later = access.clone();
+    later.token_expires_at = "2030-01-03T00:00:00Z".parse().unwrap();
     let stored = sink
         .read_as::<AccessTokenDocument>(&key)
         .await
