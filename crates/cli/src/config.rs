@@ -785,6 +785,101 @@ mod tests {
         );
     }
 
+    /// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens.
+    fn slug(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn anchors(text: &str) -> Vec<String> {
+        let mut in_code = false;
+        text.lines()
+            .filter(|line| {
+                if line.trim_start().starts_with("```") {
+                    in_code = !in_code;
+                }
+                !in_code
+            })
+            .filter_map(|line| line.strip_prefix('#'))
+            .map(|line| slug(line.trim_start_matches('#')))
+            .collect()
+    }
+
+    /// Every relative link in the README, docs/, deploy/ and the crates' and examples'
+    /// READMEs points at a file that exists, and an anchor into a Markdown file at one of its
+    /// headings.
+    #[test]
+    fn every_relative_link_resolves() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("README.md")];
+        for dir in ["docs", "deploy", "examples", "crates"] {
+            markdown_files(&root.join(dir), &mut files);
+        }
+        let mut checked = 0;
+        let mut broken = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("](") {
+                rest = &rest[start + 2..];
+                let Some(end) = rest.find(')') else { break };
+                let link = &rest[..end];
+                rest = &rest[end..];
+                if link.contains("://") || link.starts_with("mailto:") || link.contains(' ') {
+                    continue;
+                }
+                let (path, anchor) = link.split_once('#').unwrap_or((link, ""));
+                let target = if path.is_empty() {
+                    file.clone()
+                } else {
+                    file.parent().unwrap().join(path)
+                };
+                checked += 1;
+                if !target.exists() {
+                    broken.push(format!("{}: {link} (no such file)", file.display()));
+                    continue;
+                }
+                if !anchor.is_empty() && target.extension().is_some_and(|e| e == "md") {
+                    let headings = anchors(&std::fs::read_to_string(&target).unwrap());
+                    if !headings.iter().any(|h| h == anchor) {
+                        broken.push(format!("{}: {link} (no such heading)", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+        assert!(
+            checked >= 20,
+            "only {checked} links found in {} files",
+            files.len()
+        );
+        eprintln!(
+            "links: {checked} relative links in {} Markdown files resolve",
+            files.len()
+        );
+    }
+
+    /// The exec store shown in docs/extending.md is the file the conformance suite tests.
+    #[test]
+    fn the_exec_example_in_the_docs_is_the_tested_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let doc = std::fs::read_to_string(root.join("docs/extending.md")).unwrap();
+        let script =
+            std::fs::read_to_string(root.join("examples/exec-store/file-store.py")).unwrap();
+        assert!(
+            doc.contains(&format!("```python\n{script}```")),
+            "docs/extending.md must show examples/exec-store/file-store.py verbatim"
+        );
+    }
+
     /// The configuration the deploy examples mount is a valid whole file.
     #[test]
     fn the_deploy_example_config_is_valid() {
