@@ -34,6 +34,85 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/admin/clock", get(clock).post(advance_clock))
         .route("/admin/lifetimes", post(set_lifetimes))
         .route("/admin/calls", get(calls))
+        .route("/admin/oauth-clients", post(register_oauth_client))
+        .route(
+            "/admin/oauth-clients/{id}/rotate-secret",
+            post(rotate_oauth_secret),
+        )
+        .route(
+            "/admin/oauth-clients/{id}/revoke",
+            post(revoke_oauth_client),
+        )
+        .route(
+            "/admin/oauth-clients/{id}/lifetime",
+            post(set_oauth_lifetime),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    lifetime: HumanDuration,
+}
+
+async fn register_oauth_client(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<NewClient>,
+) -> Response {
+    let (client_id, client_secret) = shared.lock().oauth.register(body.lifetime.0);
+    (
+        StatusCode::CREATED,
+        Json(json!({"client_id": client_id, "client_secret": client_secret})),
+    )
+        .into_response()
+}
+
+fn no_client(id: &str) -> Response {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        detail: format!("no OAuth client with id {id}"),
+        code: None,
+    }
+    .into_response()
+}
+
+async fn rotate_oauth_secret(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Response {
+    match shared.lock().oauth.rotate_secret(&id) {
+        Some(secret) => Json(json!({"client_secret": secret})).into_response(),
+        None => no_client(&id),
+    }
+}
+
+async fn revoke_oauth_client(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Response {
+    if shared.lock().oauth.revoke(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        no_client(&id)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientLifetime {
+    lifetime: HumanDuration,
+}
+
+async fn set_oauth_lifetime(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(body): Json<ClientLifetime>,
+) -> Response {
+    if shared.lock().oauth.set_lifetime(&id, body.lifetime.0) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        no_client(&id)
+    }
 }
 
 /// A humantime duration such as `"25h"` or `"500ms"`.

@@ -28,6 +28,19 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             ),
         );
     }
+    for (path, endpoint) in [
+        ("/oauth/v2/token/", endpoints::OAUTH_TOKEN),
+        ("/oauth/v2/introspect/", endpoints::OAUTH_INTROSPECT),
+    ] {
+        router = router.route(
+            path,
+            post(
+                move |State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+                    oauth_endpoint(shared, endpoint, headers, body)
+                },
+            ),
+        );
+    }
     router
         .route("/integration/v1/user/", get(user_endpoint))
         .fallback(|| async { not_found_page() })
@@ -328,12 +341,51 @@ fn cut_off(status: StatusCode) -> Response {
     response
 }
 
+async fn oauth_endpoint(
+    shared: Arc<Shared>,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    tokio::spawn(async move {
+        let form = crate::oauth::parse_form(&body);
+        let faults = {
+            let mut state = shared.lock();
+            state.count_call(endpoint);
+            state.take_faults(endpoint, None)
+        };
+        if let Some(response) = before_work(&faults).await {
+            return response;
+        }
+        let result = {
+            let state = shared.lock();
+            let now = state.now();
+            if endpoint == endpoints::OAUTH_TOKEN {
+                state.oauth.token(&headers, &form, now)
+            } else {
+                state.oauth.introspect(&headers, &form, now)
+            }
+        };
+        match result {
+            Ok(body) => after_work(&faults, StatusCode::OK, body).await,
+            Err(error) => (error.status, Json(error.body)).into_response(),
+        }
+    })
+    .await
+    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 /// `GET /integration/v1/user/`: an ordinary Alation API that needs a live access token in the
 /// `TOKEN` header.
 async fn user_endpoint(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get("TOKEN")
+    // An access token in `TOKEN`, or an OAuth JWT as `Authorization: Bearer` or in `TOKEN`.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token = bearer
+        .or_else(|| headers.get("TOKEN").and_then(|v| v.to_str().ok()))
         .unwrap_or_default();
     let faults = {
         let mut state = shared.lock();
@@ -345,7 +397,7 @@ async fn user_endpoint(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
         return response;
     }
     let state = shared.lock();
-    if state.authenticate(token).is_some() {
+    if state.authenticate(token).is_some() || state.bearer_is_active(token) {
         (StatusCode::OK, Json(state.user_list())).into_response()
     } else {
         (

@@ -33,6 +33,7 @@
 mod admin;
 mod api;
 pub mod endpoints;
+mod oauth;
 mod state;
 
 use std::fmt;
@@ -317,6 +318,34 @@ impl Emulator {
             .get(endpoint)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Admin: registers an OAuth 2.0 client application whose tokens live `lifetime` (any
+    /// duration; Alation offers 5 minutes to 72 hours). Returns its client id and secret.
+    pub fn register_oauth_client(&self, lifetime: Duration) -> (String, String) {
+        self.shared.lock().oauth.register(lifetime)
+    }
+
+    /// Admin: gives a client application a new secret (tokens already issued stay valid).
+    /// `None` for an unknown client.
+    pub fn rotate_oauth_secret(&self, client_id: &str) -> Option<String> {
+        self.shared.lock().oauth.rotate_secret(client_id)
+    }
+
+    /// Admin: revokes a client application: its secret stops working and so do its tokens.
+    /// `false` for an unknown client.
+    pub fn revoke_oauth_client(&self, client_id: &str) -> bool {
+        self.shared.lock().oauth.revoke(client_id)
+    }
+
+    /// Admin: changes the lifetime of tokens issued to a client from now on.
+    pub fn set_oauth_lifetime(&self, client_id: &str, lifetime: Duration) -> bool {
+        self.shared.lock().oauth.set_lifetime(client_id, lifetime)
+    }
+
+    /// Whether an OAuth access token (JWT) would be accepted by an Alation API now.
+    pub fn bearer_token_is_active(&self, token: &str) -> bool {
+        self.shared.lock().bearer_is_active(token)
     }
 
     /// How many token requests were received and are not answered yet (their work may still be

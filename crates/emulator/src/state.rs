@@ -31,6 +31,7 @@ impl Shared {
                 clock_offset: Duration::ZERO,
                 faults: Vec::new(),
                 calls: BTreeMap::new(),
+                oauth: crate::oauth::OAuth::new(),
             }),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -149,6 +150,8 @@ pub(crate) struct State {
     clock_offset: Duration,
     faults: Vec<ArmedFault>,
     calls: BTreeMap<String, usize>,
+    /// Client applications and their JWTs.
+    pub(crate) oauth: crate::oauth::OAuth,
 }
 
 /// Alation's timestamp format: UTC, microseconds, `Z`.
@@ -163,7 +166,7 @@ fn later(t: Timestamp, by: Duration) -> Timestamp {
     t.checked_add(by).unwrap_or(Timestamp::MAX)
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -415,6 +418,11 @@ impl State {
             .iter()
             .find(|a| a.token == token && self.access_is_active(a, now))
             .map(|a| a.user_id)
+    }
+
+    /// Whether an OAuth JWT works now.
+    pub(crate) fn bearer_is_active(&self, token: &str) -> bool {
+        self.oauth.verify(token, self.now()).is_some()
     }
 
     pub(crate) fn user_list(&self) -> Value {

@@ -5,6 +5,7 @@ mod binary;
 mod endpoints;
 mod faults;
 mod lifecycle;
+mod oauth;
 
 use alation_emulator::{Emulator, EmulatorConfig, User};
 use serde_json::Value;
