@@ -13,7 +13,9 @@ use url::Url;
 use rotator_core::KeepRaw;
 
 use crate::error::{is_retryable_status, AlationError};
-use crate::token::{AccessToken, Fields, RefreshToken, TokenAnswer, TokenStatus};
+use crate::token::{
+    AccessToken, Fields, Introspection, OAuthToken, RefreshToken, TokenAnswer, TokenStatus,
+};
 
 /// Longest `detail` copied from an Alation error into our errors.
 const MAX_DETAIL_CHARS: usize = 200;
@@ -34,6 +36,19 @@ pub struct ClientConfig {
     /// the network unencrypted: only for a trusted network in front of a TLS-terminating
     /// proxy, never across the internet.
     pub allow_insecure_http: bool,
+    /// How an OAuth client application authenticates at `/oauth/v2/token/`.
+    pub oauth_client_auth: OAuthClientAuth,
+}
+
+/// How an OAuth 2.0 client sends its id and secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthClientAuth {
+    /// HTTP Basic authentication (`client_secret_basic`, the default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` form fields (`client_secret_post`).
+    Form,
 }
 
 impl ClientConfig {
@@ -45,6 +60,7 @@ impl ClientConfig {
             ca_file: None,
             retry: RetryConfig::default(),
             allow_insecure_http: false,
+            oauth_client_auth: OAuthClientAuth::Basic,
         }
     }
 }
@@ -95,6 +111,7 @@ pub struct AlationClient {
     base_url: Url,
     timeout: Duration,
     retry: RetryConfig,
+    oauth_client_auth: OAuthClientAuth,
 }
 
 /// How one attempt failed, before retries are decided.
@@ -228,6 +245,7 @@ impl AlationClient {
             base_url,
             timeout: config.timeout,
             retry: config.retry,
+            oauth_client_auth: config.oauth_client_auth,
         })
     }
 
@@ -282,7 +300,7 @@ impl AlationClient {
     ) -> Result<RefreshToken, AlationError> {
         self.call_with(
             "regenRefreshToken",
-            refresh_body(refresh_token, user_id),
+            RequestBody::Json(refresh_body(refresh_token, user_id)),
             |f| f.refresh_token(),
             Some(keep_raw),
         )
@@ -332,6 +350,61 @@ impl AlationClient {
         .await
     }
 
+    /// `POST /oauth/v2/token/` with `grant_type=client_credentials`: a new access token (a
+    /// JWT) for an OAuth 2.0 client application.
+    pub async fn oauth_token(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> Result<OAuthToken, AlationError> {
+        let body = self.oauth_body(
+            "oauth/v2/token/",
+            vec![("grant_type", "client_credentials".to_owned())],
+            client_id,
+            client_secret,
+        );
+        self.call_with("oauthToken", body, |f| f.oauth_token(), None)
+            .await
+    }
+
+    /// `POST /oauth/v2/introspect/`: whether Alation accepts an OAuth access token now.
+    pub async fn introspect(
+        &self,
+        token: &SecretString,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> Result<Introspection, AlationError> {
+        let body = self.oauth_body(
+            "oauth/v2/introspect/",
+            vec![
+                ("token", token.expose_secret().to_owned()),
+                ("token_type_hint", "access_token".to_owned()),
+            ],
+            client_id,
+            client_secret,
+        );
+        self.call_with("oauthIntrospect", body, |f| f.introspection(), None)
+            .await
+    }
+
+    fn oauth_body(
+        &self,
+        path: &'static str,
+        mut form: Vec<(&'static str, String)>,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> RequestBody {
+        let basic = match self.oauth_client_auth {
+            OAuthClientAuth::Basic => Some((client_id.to_owned(), client_secret.clone())),
+            OAuthClientAuth::Form => {
+                form.push(("client_id", client_id.to_owned()));
+                form.push(("client_secret", client_secret.expose_secret().to_owned()));
+                None
+            }
+        };
+        RequestBody::OAuth { path, form, basic }
+    }
+
     /// POSTs `body` to the endpoint with retries and reads the answer with `read`.
     async fn call<T: TokenAnswer>(
         &self,
@@ -339,7 +412,8 @@ impl AlationClient {
         body: Value,
         read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
     ) -> Result<T, AlationError> {
-        self.call_with(endpoint, body, read, None).await
+        self.call_with(endpoint, RequestBody::Json(body), read, None)
+            .await
     }
 
     /// [`AlationClient::call`]; with `keep_raw` (regeneration) the request is repeated only
@@ -347,13 +421,13 @@ impl AlationClient {
     async fn call_with<T: TokenAnswer>(
         &self,
         endpoint: &'static str,
-        body: Value,
+        body: RequestBody,
         read: impl FnOnce(&Fields<'_>) -> Result<T, crate::token::FieldError>,
         keep_raw: Option<KeepRaw<'_>>,
     ) -> Result<T, AlationError> {
         let url = self
             .base_url
-            .join(&format!("integration/v1/{endpoint}/"))
+            .join(&body.path(endpoint))
             .expect("a relative path joins onto an http(s) base URL");
         let attempts = AtomicU32::new(0);
         let retry = &self.retry;
@@ -444,16 +518,21 @@ impl AlationClient {
         &self,
         endpoint: &'static str,
         url: &Url,
-        body: &Value,
+        body: &RequestBody,
         keep_raw: Option<KeepRaw<'_>>,
     ) -> Result<(u16, Map<String, Value>), Failure> {
-        let mut response = self
-            .http
-            .post(url.clone())
-            .json(body)
-            .send()
-            .await
-            .map_err(transport_failure)?;
+        let request = self.http.post(url.clone());
+        let request = match body {
+            RequestBody::Json(body) => request.json(body),
+            RequestBody::OAuth { form, basic, .. } => {
+                let request = request.form(form);
+                match basic {
+                    Some((id, secret)) => request.basic_auth(id, Some(secret.expose_secret())),
+                    None => request,
+                }
+            }
+        };
+        let mut response = request.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut bytes = Vec::new();
@@ -557,6 +636,15 @@ fn classify(
             Some(_) => Err(unexpected("the body is JSON but not an object".into())),
             None => Err(unexpected("the body is not JSON".into())),
         },
+        400 | 401 | 403 if oauth_error(json.as_ref()).is_some() => {
+            let (error, description) = oauth_error(json.as_ref()).unwrap_or_default();
+            Err(Failure::Final(AlationError::OAuth {
+                endpoint,
+                status,
+                error,
+                description: truncate(&description),
+            }))
+        }
         400 | 401 | 403 => {
             let envelope = json.as_ref().and_then(Value::as_object);
             let detail = envelope
@@ -614,6 +702,40 @@ fn classify(
                 None => "unexpected status".into(),
             },
         )),
+    }
+}
+
+/// The `error` and `error_description` of an OAuth error answer.
+fn oauth_error(json: Option<&Value>) -> Option<(String, String)> {
+    let object = json?.as_object()?;
+    let error = object.get("error")?.as_str()?.to_owned();
+    let description = object
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some((error, description))
+}
+
+/// What a request carries.
+enum RequestBody {
+    /// A JSON body to `/integration/v1/<endpoint>/`.
+    Json(Value),
+    /// A form to an OAuth endpoint, with HTTP Basic client authentication or the client id
+    /// and secret among the fields.
+    OAuth {
+        path: &'static str,
+        form: Vec<(&'static str, String)>,
+        basic: Option<(String, SecretString)>,
+    },
+}
+
+impl RequestBody {
+    fn path(&self, endpoint: &str) -> String {
+        match self {
+            RequestBody::Json(_) => format!("integration/v1/{endpoint}/"),
+            RequestBody::OAuth { path, .. } => (*path).to_owned(),
+        }
     }
 }
 

@@ -50,6 +50,23 @@ pub enum AlationError {
         /// Alation's `detail`, or a note that it gave none.
         detail: String,
     },
+    /// An OAuth 2.0 endpoint refused the request (`invalid_client`, `unsupported_grant_type`,
+    /// `invalid_request`, ...).
+    #[error(
+        "{endpoint}: Alation refused the OAuth request with status {status}: {error} ({}); {}",
+        if .description.is_empty() { "no description" } else { .description.as_str() },
+        oauth_fix(error)
+    )]
+    OAuth {
+        /// The endpoint called.
+        endpoint: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth `error` code.
+        error: String,
+        /// The `error_description`, at most 200 characters.
+        description: String,
+    },
     /// The endpoint does not exist on this server (404 or 405).
     #[error(
         "this Alation does not offer {endpoint} (status {status}): if other calls work, keep \
@@ -159,6 +176,21 @@ pub enum AlationError {
     },
 }
 
+/// What fixes an OAuth error.
+fn oauth_fix(error: &str) -> &'static str {
+    match error {
+        "invalid_client" => {
+            "the client id or secret was rejected: the secret may have been rotated or the \
+             client application revoked in Alation; bootstrap the current secret"
+        }
+        "unsupported_grant_type" | "unauthorized_client" => {
+            "this Alation does not offer client credentials to this client application; check \
+             its settings in Alation's admin pages"
+        }
+        _ => "check the client application's settings in Alation",
+    }
+}
+
 /// Which token the endpoint was given.
 fn token_noun(endpoint: &str) -> &'static str {
     if endpoint == "validateAPIAccessToken" {
@@ -197,12 +229,14 @@ impl AlationError {
         matches!(self, AlationError::TokenExpiredOrRevoked { .. })
     }
 
-    /// Whether Alation refuses the token: expired, revoked, or unknown for this user.
+    /// Whether Alation refuses the credential: a token expired, revoked, or unknown for this
+    /// user, or OAuth client credentials it does not accept (`invalid_client`).
     pub fn is_token_dead(&self) -> bool {
-        matches!(
-            self,
-            AlationError::TokenExpiredOrRevoked { .. } | AlationError::TokenInvalid { .. }
-        )
+        match self {
+            AlationError::TokenExpiredOrRevoked { .. } | AlationError::TokenInvalid { .. } => true,
+            AlationError::OAuth { error, .. } => error == "invalid_client",
+            _ => false,
+        }
     }
 
     /// Whether the request provably never reached Alation (no connection could be made), so

@@ -34,8 +34,10 @@ mod error;
 mod source;
 mod token;
 
-pub use client::{is_loopback, AlationClient, ClientConfig, RetryConfig, MAX_BODY_BYTES};
+pub use client::{
+    is_loopback, AlationClient, ClientConfig, OAuthClientAuth, RetryConfig, MAX_BODY_BYTES,
+};
 pub use error::AlationError;
 pub use secrecy::{ExposeSecret, SecretString};
-pub use source::RefreshTokenSource;
-pub use token::{AccessToken, RefreshToken, TokenStatus};
+pub use source::{ClientCredentialsSource, RefreshTokenSource};
+pub use token::{AccessToken, Introspection, OAuthToken, RefreshToken, TokenStatus};

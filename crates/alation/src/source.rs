@@ -1,5 +1,6 @@
-//! The [`TokenSource`]s Alation offers: an Alation user's refresh token
-//! ([`RefreshTokenSource`]).
+//! The two [`TokenSource`]s Alation offers: an Alation user's refresh token
+//! ([`RefreshTokenSource`]) and an OAuth 2.0 client application, an Alation Cloud service
+//! account ([`ClientCredentialsSource`]).
 
 use async_trait::async_trait;
 use rotator_core::{
@@ -19,7 +20,9 @@ pub(crate) fn source_error(error: AlationError, regeneration: bool) -> SourceErr
     let detail = error.to_string();
     if error.is_token_dead() {
         return match error {
-            AlationError::TokenInvalid { .. } => SourceError::Invalid { detail },
+            AlationError::TokenInvalid { .. } | AlationError::OAuth { .. } => {
+                SourceError::Invalid { detail }
+            }
             _ => SourceError::Expired { detail },
         };
     }
@@ -174,5 +177,92 @@ impl TokenSource for RefreshTokenSource {
             .revoke_access_tokens(token, user_id)
             .await
             .map_err(|e| source_error(e, false))
+    }
+}
+
+fn client_parts(credential: &Credential) -> Result<(&str, &SecretString), SourceError> {
+    match credential {
+        Credential::OAuthClient {
+            client_id,
+            client_secret,
+        } => Ok((client_id, client_secret)),
+        other => Err(SourceError::Unsupported {
+            operation: "credential kind",
+            detail: format!(
+                "the OAuth client-credentials source was given a {} credential; set \
+                 `oauth_client` (not `refresh_token`) on this integration, or the other way round",
+                other.kind().name()
+            ),
+        }),
+    }
+}
+
+/// OAuth 2.0 client credentials (`POST /oauth/v2/token/`): issue trades the client id and
+/// secret for a JWT sent as `Authorization: Bearer`; validation asks
+/// `/oauth/v2/introspect/`. There is no refresh token to regenerate, and Alation offers no
+/// revocation of issued tokens: they die at their expiry, or when the client application is
+/// revoked.
+#[derive(Clone, Debug)]
+pub struct ClientCredentialsSource {
+    client: AlationClient,
+}
+
+impl ClientCredentialsSource {
+    /// A source calling Alation through `client`.
+    pub fn new(client: AlationClient) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl TokenSource for ClientCredentialsSource {
+    fn base_url(&self) -> String {
+        self.client.base_url().to_string()
+    }
+
+    fn capabilities(&self) -> SourceCapabilities {
+        let mut capabilities = SourceCapabilities::new(CredentialKind::OAuthClient);
+        capabilities.validate_access = true;
+        capabilities
+    }
+
+    async fn issue(&self, credential: &Credential) -> Result<IssuedToken, SourceError> {
+        let (id, secret) = client_parts(credential)?;
+        let token = self
+            .client
+            .oauth_token(id, secret)
+            .await
+            .map_err(|e| source_error(e, false))?;
+        Ok(
+            IssuedToken::new(token.access_token, None, token.issued_at, token.expires_at)
+                .with_token_type(token.token_type),
+        )
+    }
+
+    /// Client credentials can only be checked by asking for a token; the token is dropped.
+    async fn check(&self, credential: &Credential) -> Result<CredentialStatus, SourceError> {
+        self.issue(credential)
+            .await
+            .map(|_| CredentialStatus::default())
+    }
+
+    async fn validate_access(
+        &self,
+        credential: &Credential,
+        access_token: &SecretString,
+    ) -> Result<(), SourceError> {
+        let (id, secret) = client_parts(credential)?;
+        let seen = self
+            .client
+            .introspect(access_token, id, secret)
+            .await
+            .map_err(|e| source_error(e, false))?;
+        if seen.active {
+            Ok(())
+        } else {
+            Err(SourceError::Expired {
+                detail: "Alation's introspection says the token is no longer active".into(),
+            })
+        }
     }
 }

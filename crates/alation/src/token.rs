@@ -107,6 +107,57 @@ impl fmt::Display for TokenStatus {
     }
 }
 
+/// An OAuth 2.0 access token (a JWT) from `POST /oauth/v2/token/`. `Debug` never shows it.
+#[derive(Clone)]
+pub struct OAuthToken {
+    /// The token, sent as `Authorization: Bearer <token>`.
+    pub access_token: SecretString,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds it lives, as Alation said.
+    pub expires_in: i64,
+    /// When it was issued: the JWT's `iat` (Alation's clock) when it has one.
+    pub issued_at: Timestamp,
+    /// When it expires: the JWT's `exp` when it has one, else `issued_at + expires_in`.
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for OAuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthToken")
+            .field("access_token", &"[REDACTED]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// What `POST /oauth/v2/introspect/` says of a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Introspection {
+    /// Whether Alation accepts the token now.
+    pub active: bool,
+    /// When it expires, if active.
+    pub expires_at: Option<Timestamp>,
+    /// The client it was issued to, if active.
+    pub client_id: Option<String>,
+}
+
+/// The `iat` and `exp` claims of a JWT, read without checking its signature (only Alation
+/// can, and only its own clock matters here).
+fn jwt_times(token: &str) -> Option<(Timestamp, Timestamp)> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let at = |claim: &str| Timestamp::from_second(claims.get(claim)?.as_i64()?).ok();
+    Some((at("iat")?, at("exp")?))
+}
+
 /// An answer that may say whether its token is active.
 pub(crate) trait TokenAnswer {
     /// The token's status, for answers about a token.
@@ -122,6 +173,18 @@ impl TokenAnswer for RefreshToken {
 impl TokenAnswer for AccessToken {
     fn status(&self) -> Option<&TokenStatus> {
         Some(&self.token_status)
+    }
+}
+
+impl TokenAnswer for OAuthToken {
+    fn status(&self) -> Option<&TokenStatus> {
+        None
+    }
+}
+
+impl TokenAnswer for Introspection {
+    fn status(&self) -> Option<&TokenStatus> {
+        None
     }
 }
 
@@ -246,6 +309,51 @@ impl Fields<'_> {
 
     pub(crate) fn detail(&self) -> Result<String, FieldError> {
         self.string("detail").map(str::to_owned)
+    }
+
+    pub(crate) fn oauth_token(&self) -> Result<OAuthToken, FieldError> {
+        let access_token = self.secret("access_token")?;
+        let expires_in = self
+            .0
+            .get("expires_in")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .ok_or_else(|| self.error("expires_in", "a number of seconds"))?;
+        let (issued_at, expires_at) =
+            jwt_times(secrecy::ExposeSecret::expose_secret(&access_token)).unwrap_or_else(|| {
+                let now = Timestamp::now();
+                let later = now
+                    .checked_add(jiff::SignedDuration::from_secs(expires_in))
+                    .unwrap_or(now);
+                (now, later)
+            });
+        Ok(OAuthToken {
+            access_token,
+            token_type: self.string("token_type").unwrap_or("Bearer").to_owned(),
+            expires_in,
+            issued_at,
+            expires_at,
+        })
+    }
+
+    pub(crate) fn introspection(&self) -> Result<Introspection, FieldError> {
+        let active = self
+            .0
+            .get("active")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| self.error("active", "a boolean"))?;
+        Ok(Introspection {
+            active,
+            expires_at: self
+                .0
+                .get("exp")
+                .and_then(Value::as_i64)
+                .and_then(|exp| Timestamp::from_second(exp).ok()),
+            client_id: self
+                .0
+                .get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 mod config;
 mod errors;
 mod hostile;
+mod oauth;
 mod regeneration;
 mod retries;
 mod secrets;
