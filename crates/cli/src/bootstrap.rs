@@ -5,7 +5,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context as _;
 use rotator_alation::SecretString;
 use rotator_core::engine::{BootstrapCredential, Integration};
-use rotator_core::{Credential, Precondition, RefreshGrant, SourceError, TokenSource};
+use rotator_core::{
+    Credential, CredentialKind, Precondition, RefreshGrant, SourceError, TokenSource,
+};
 use tracing::warn;
 
 use crate::cli::BootstrapArgs;
@@ -85,6 +87,26 @@ async fn pasted(
 pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<u8> {
     let setup = Setup::build(config).await?;
     let integration = setup::find(&setup.integrations, &args.name)?;
+    let oauth = integration.credential_kind() == CredentialKind::OAuthClient;
+    if oauth != args.oauth_client_id.is_some() {
+        return Err(UsageError(anyhow::anyhow!(if oauth {
+            format!(
+                "{} keeps OAuth client credentials (oauth_client): bootstrap it with \
+                 --oauth-client-id ID --client-secret-stdin",
+                integration.name
+            )
+        } else {
+            format!(
+                "{} keeps a refresh token (refresh_token): bootstrap it with --username or \
+                 --refresh-token-stdin",
+                integration.name
+            )
+        }))
+        .into());
+    }
+    if let Some(client_id) = &args.oauth_client_id {
+        return bootstrap_oauth(&setup, integration, args, client_id).await;
+    }
     let user_id = integration.user_id.unwrap_or_default();
     let tokens = if integration.policy.standby { 2 } else { 1 };
     // Read secrets before contacting anything, so a bad invocation fails fast.
@@ -165,7 +187,7 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
             }
             grants
         }
-        _ => unreachable!("clap requires --username or --refresh-token-stdin"),
+        _ => unreachable!("clap requires --username, --refresh-token-stdin or --oauth-client-id"),
     };
     let primary = grants.remove(0);
     let expires = primary.expires_at;
@@ -188,6 +210,64 @@ pub async fn bootstrap(config: &Config, args: &BootstrapArgs) -> anyhow::Result<
                 } else {
                     ""
                 },
+                integration.state.label(),
+                integration.name
+            );
+            Ok(EXIT_OK)
+        }
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            Ok(EXIT_FAILED)
+        }
+    }
+}
+
+/// `bootstrap NAME --oauth-client-id ID --client-secret-stdin`: the pair is checked by asking
+/// Alation for a token, then stored.
+async fn bootstrap_oauth(
+    setup: &Setup,
+    integration: &Integration,
+    args: &BootstrapArgs,
+    client_id: &str,
+) -> anyhow::Result<u8> {
+    let client_secret = secrets_from_stdin("client secret", 1)?.remove(0);
+    let precondition = match setup
+        .engine
+        .bootstrap_precondition(integration, args.force)
+        .await
+    {
+        Ok(precondition) => precondition,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let credential = Credential::OAuthClient {
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.clone(),
+    };
+    if let Err(error) = integration.source.check(&credential).await {
+        return fail(&anyhow::Error::new(error).context(format!(
+            "asking Alation for a token with client {client_id} (nothing was stored)"
+        )));
+    }
+    match setup
+        .engine
+        .store_bootstrap(
+            integration,
+            BootstrapCredential::OAuthClient {
+                client_id: client_id.to_owned(),
+                client_secret,
+            },
+            precondition,
+        )
+        .await
+    {
+        Ok(version) => {
+            println!(
+                "{}: OAuth client {client_id} stored at {} (version {version}); run \
+                 `alation-rotator run --only {}` to deliver an access token",
+                integration.name,
                 integration.state.label(),
                 integration.name
             );

@@ -151,10 +151,22 @@ pub struct BootstrapArgs {
     /// --password-stdin) and `createRefreshToken` makes the token.
     #[arg(
         long,
-        conflicts_with = "refresh_token_stdin",
-        required_unless_present = "refresh_token_stdin"
+        conflicts_with_all = ["refresh_token_stdin", "oauth_client_id"],
+        required_unless_present_any = ["refresh_token_stdin", "oauth_client_id"]
     )]
     pub username: Option<String>,
+    /// For an `oauth_client` integration: the client id of the OAuth client application
+    /// registered in Alation; the secret is read with --client-secret-stdin.
+    #[arg(
+        long,
+        conflicts_with = "refresh_token_stdin",
+        requires = "client_secret_stdin"
+    )]
+    pub oauth_client_id: Option<String>,
+    /// Read the OAuth client secret from the first line of standard input. The pair is
+    /// checked by asking Alation for a token before it is stored.
+    #[arg(long, requires = "oauth_client_id")]
+    pub client_secret_stdin: bool,
     /// Read the password from the first line of standard input instead of prompting.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,

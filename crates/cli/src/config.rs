@@ -86,6 +86,10 @@ pub struct AlationConfig {
     /// network unencrypted).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// How OAuth client applications authenticate at `/oauth/v2/token/`: `"basic"` (HTTP
+    /// Basic, the default) or `"form"` (`client_id` / `client_secret` fields).
+    #[serde(default)]
+    pub oauth_client_auth: rotator_alation::OAuthClientAuth,
 }
 
 fn default_timeout() -> Duration {
@@ -101,9 +105,10 @@ fn default_max_attempts() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Renew the access token when less than this remains: a duration (`8h`) or a share of its
-    /// lifetime (`33%`).
-    #[serde(default = "default_access_renew_before")]
-    pub access_renew_before: RenewBefore,
+    /// lifetime (`33%`). Default: `8h` for refresh-token integrations (24-hour tokens), `33%`
+    /// for OAuth clients, whose tokens may live only minutes.
+    #[serde(default)]
+    pub access_renew_before: Option<RenewBefore>,
     /// Regenerate the refresh token when less than this remains.
     #[serde(default = "default_refresh_renew_before")]
     pub refresh_renew_before: RenewBefore,
@@ -133,7 +138,7 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
-            access_renew_before: default_access_renew_before(),
+            access_renew_before: None,
             refresh_renew_before: default_refresh_renew_before(),
             max_concurrency: default_max_concurrency(),
             validate: false,
@@ -157,8 +162,13 @@ fn default_run_deadline() -> Duration {
     Duration::from_secs(600)
 }
 
-fn default_access_renew_before() -> RenewBefore {
-    RenewBefore::Duration(Duration::from_secs(8 * 3600))
+/// The default renewal threshold of access tokens.
+pub fn default_access_renew_before(oauth: bool) -> RenewBefore {
+    if oauth {
+        RenewBefore::Percent(33.0)
+    } else {
+        RenewBefore::Duration(Duration::from_secs(8 * 3600))
+    }
 }
 
 fn default_refresh_renew_before() -> RenewBefore {

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rotator_alation::{AlationClient, ClientConfig, RefreshTokenSource, RetryConfig};
+use rotator_alation::{
+    AlationClient, ClientConfig, ClientCredentialsSource, RefreshTokenSource, RetryConfig,
+};
 use rotator_core::engine::{Engine, Escrow, Integration, Location};
 use rotator_core::{Clock, Policy, Shard, SystemClock, TokenSink, TokenSource};
 
 use crate::cli::Global;
-use crate::config::{Config, ConfigError, LocationConfig};
+use crate::config::{default_access_renew_before, Config, ConfigError, LocationConfig};
 use crate::registry::Registry;
 
 /// Every integration is fresh or rotated.
@@ -116,6 +118,7 @@ impl Setup {
         client_config.timeout = config.alation.timeout;
         client_config.ca_file = config.alation.ca_file.clone();
         client_config.allow_insecure_http = config.alation.allow_insecure_http;
+        client_config.oauth_client_auth = config.alation.oauth_client_auth;
         client_config.retry = RetryConfig {
             max_attempts: config.alation.max_attempts,
             ..RetryConfig::default()
@@ -123,7 +126,8 @@ impl Setup {
         let client = AlationClient::new(client_config)
             .context("key `alation`")
             .map_err(UsageError)?;
-        let refresh_source = Arc::new(RefreshTokenSource::new(client));
+        let refresh_source = Arc::new(RefreshTokenSource::new(client.clone()));
+        let oauth_source = Arc::new(ClientCredentialsSource::new(client));
 
         let mut stores: BTreeMap<String, Arc<dyn TokenSink>> = BTreeMap::new();
         for (name, store) in &config.stores {
@@ -163,7 +167,11 @@ impl Setup {
             .integrations
             .iter()
             .map(|i| {
-                let source: Arc<dyn TokenSource> = refresh_source.clone();
+                let source: Arc<dyn TokenSource> = if i.oauth_client.is_some() {
+                    oauth_source.clone()
+                } else {
+                    refresh_source.clone()
+                };
                 let mut integration = Integration::new(
                     i.name.clone(),
                     i.user_id,
@@ -172,8 +180,10 @@ impl Setup {
                     source,
                 );
                 let mut rules = Policy::default();
-                rules.access_renew_before =
-                    i.access_renew_before.unwrap_or(policy.access_renew_before);
+                rules.access_renew_before = i
+                    .access_renew_before
+                    .or(policy.access_renew_before)
+                    .unwrap_or(default_access_renew_before(i.oauth_client.is_some()));
                 rules.refresh_renew_before = i
                     .refresh_renew_before
                     .unwrap_or(policy.refresh_renew_before);
