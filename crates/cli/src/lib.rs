@@ -23,6 +23,7 @@ mod config;
 mod demo;
 mod hooks;
 mod logging;
+mod metrics;
 mod output;
 mod registry;
 mod setup;

@@ -11,6 +11,7 @@
 //! skips.
 
 pub mod openbao;
+pub mod pushgateway;
 
 #[cfg(feature = "moto")]
 pub mod moto;
@@ -22,6 +23,7 @@ mod process;
 #[cfg(feature = "moto")]
 pub use moto::Moto;
 pub use openbao::OpenBao;
+pub use pushgateway::Pushgateway;
 
 /// The environment variable choosing how peers are started: `process` (the default when
 /// unset or empty) or `testcontainers`.
