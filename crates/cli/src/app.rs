@@ -101,6 +101,17 @@ impl App {
         let load = || setup::load(&cli.global, &self.registry);
         match &cli.command {
             Command::Demo => crate::demo::run(self).await,
+            Command::Daemon(args) => {
+                let path = cli
+                    .global
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| std::path::PathBuf::from("alation-rotator.toml"));
+                let clock: std::sync::Arc<dyn rotator_core::Clock> = std::sync::Arc::new(
+                    rotator_core::SystemClock::with_offset(crate::hooks::clock_offset()),
+                );
+                crate::daemon::run(path, &self.registry, args, clock).await
+            }
             Command::Bootstrap(args) => bootstrap::bootstrap(&load()?.1, args).await,
             Command::Revoke { name } => bootstrap::revoke(&load()?.1, name).await,
             Command::CheckConfig => check_config(load()?).await,

@@ -74,6 +74,10 @@ pub enum Command {
     },
     /// Run the whole flow against an in-process Alation emulator and a temporary file store.
     Demo,
+    /// Keep running: renew each access token just before it is due (for tokens that live
+    /// minutes, e.g. OAuth clients), serve /metrics, /healthz and /readyz, reload the
+    /// configuration on SIGHUP and stop gracefully on SIGTERM.
+    Daemon(DaemonArgs),
 }
 
 impl Command {
@@ -122,6 +126,29 @@ pub struct MetricsArgs {
     /// The `instance` grouping label of the push (e.g. the pod or shard name).
     #[arg(long, value_name = "NAME", requires = "pushgateway")]
     pub metrics_instance: Option<String>,
+}
+
+/// Arguments of `daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Where to serve /metrics, /healthz and /readyz (loopback by default; 0.0.0.0:9464 in a
+    /// pod).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// The shortest sleep between passes, whatever tokens say.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub min_interval: std::time::Duration,
+    /// The longest sleep between passes (refresh tokens and health are checked at least this
+    /// often).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub max_interval: std::time::Duration,
+    /// The longest wait before retrying an integration that failed (the wait doubles from
+    /// min-interval up to this).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_backoff: std::time::Duration,
+    /// Which integrations this daemon handles.
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// Arguments of `status`.

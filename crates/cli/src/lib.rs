@@ -20,6 +20,7 @@ mod bootstrap;
 mod builtin;
 mod cli;
 mod config;
+mod daemon;
 mod demo;
 mod hooks;
 mod logging;

@@ -104,7 +104,12 @@ impl Setup {
     /// Builds clients, sources and stores; errors here are configuration errors (exit 2),
     /// named by the configuration file.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        Self::build_from(config).await.map_err(|error| {
+        Self::build_with_clock(config, clock()).await
+    }
+
+    /// [`Setup::build`] with the engine reading time from `clock`.
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_from(config, clock).await.map_err(|error| {
             let error = match error.downcast::<UsageError>() {
                 Ok(UsageError(inner)) => inner,
                 Err(other) => other,
@@ -113,7 +118,7 @@ impl Setup {
         })
     }
 
-    async fn build_from(config: &Config) -> anyhow::Result<Self> {
+    async fn build_from(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let mut client_config = ClientConfig::new(config.alation.base_url.clone());
         client_config.timeout = config.alation.timeout;
         client_config.ca_file = config.alation.ca_file.clone();
@@ -194,7 +199,7 @@ impl Setup {
                 integration
             })
             .collect();
-        let engine = Engine::new(clock())
+        let engine = Engine::new(clock)
             .with_max_concurrency(policy.max_concurrency)
             .with_escrow(Escrow::new(&config.escrow.directory))
             .with_hooks(crate::hooks::hooks());
