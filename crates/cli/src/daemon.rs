@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,8 +126,10 @@ impl Schedule {
                 _ => ceiling,
             }
         };
-        self.next
-            .insert(integration.name.clone(), next.clamp(floor.min(ceiling), ceiling));
+        self.next.insert(
+            integration.name.clone(),
+            next.clamp(floor.min(ceiling), ceiling),
+        );
     }
 
     /// When the next pass should start.
@@ -192,7 +194,7 @@ struct Loaded {
 }
 
 async fn load(
-    path: &PathBuf,
+    path: &Path,
     registry: &Registry,
     shard: Shard,
     clock: &Arc<dyn Clock>,
@@ -260,7 +262,12 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn run(&self, mut loaded: Loaded, sleeper: &dyn Sleeper, local: SocketAddr) -> anyhow::Result<u8> {
+    async fn run(
+        &self,
+        mut loaded: Loaded,
+        sleeper: &dyn Sleeper,
+        local: SocketAddr,
+    ) -> anyhow::Result<u8> {
         let mut schedule = Schedule::default();
         let mut failing: BTreeMap<String, bool> = BTreeMap::new();
         let wake = tokio::sync::Notify::new();
@@ -315,7 +322,12 @@ impl Daemon {
                     .iter()
                     .filter(|r| matches!(r.outcome, Outcome::Rotated))
                     .count();
-                info!(due = due.len(), rotated, failed = exit_code, "daemon pass done");
+                info!(
+                    due = due.len(),
+                    rotated,
+                    failed = exit_code,
+                    "daemon pass done"
+                );
             }
             let now = self.clock.now();
             let wake_at = schedule
@@ -413,8 +425,12 @@ mod tests {
                     .await
                     .unwrap()
                     .expect("a delivered token");
-                let token = secrecy::ExposeSecret::expose_secret(&stored.document.api_access_token).to_owned();
-                let left = stored.document.token_expires_at.duration_since(self.emulator.now());
+                let token = secrecy::ExposeSecret::expose_secret(&stored.document.api_access_token)
+                    .to_owned();
+                let left = stored
+                    .document
+                    .token_expires_at
+                    .duration_since(self.emulator.now());
                 let active = self.emulator.bearer_token_is_active(&token);
                 let mut seen = self.seen.lock().unwrap();
                 seen.reads += 1;
@@ -513,7 +529,8 @@ mod tests {
         let virtual_time = VirtualTime {
             offset: Arc::clone(&offset),
             emulator: &emulator,
-            sink: rotator_sink_file::FileSink::new(rotator_sink_file::Config { directory: store }).unwrap(),
+            sink: rotator_sink_file::FileSink::new(rotator_sink_file::Config { directory: store })
+                .unwrap(),
             names,
             seen: Mutex::default(),
             until: SignedDuration::from_mins(minutes),
