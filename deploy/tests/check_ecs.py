@@ -9,7 +9,8 @@
      through an access point owned by the same uid/gid, encrypted in transit);
   3. the "config" container's command, run by a real shell with the configuration in its
      environment, writes a file that `alation-rotator check-config` accepts;
-  4. the schedule starts that task definition every 30 minutes.
+  4. the binary accepts the rotator container's command line (`--help` appended);
+  5. the schedule starts that task definition every 30 minutes.
 
 Usage: check_ecs.py --binary PATH
 """
@@ -153,6 +154,12 @@ def check_task(task: dict[str, Any], access_point: dict[str, Any], binary: str) 
                    f"check-config refused the written file: {check.stdout}{check.stderr}")
         else:
             expect(False, f"the config command wrote no {os.path.basename(config_path)}")
+    help_run = subprocess.run(
+        [binary, "--log-format", "json", *rotator.get("command", []), "--help"],
+        capture_output=True, text=True, check=False,
+    )
+    expect(help_run.returncode == 0,
+           f"the binary refuses the command {rotator.get('command')}: {help_run.stderr.strip()}")
     return problems
 
 

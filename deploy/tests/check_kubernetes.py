@@ -8,7 +8,9 @@ For each rendering (the base through `deploy/kubernetes`, and every overlay):
   3. the rendered CronJob or Deployment has the settings that matter (see `check_workload`),
      read from the rendered output, never from the source files;
   4. the configuration in the rendered ConfigMap passes `alation-rotator check-config` of the
-     real binary ($ALATION_ROTATOR_BIN), and its deadlines fit the pod's.
+     real binary ($ALATION_ROTATOR_BIN), and its deadlines fit the pod's;
+  5. the binary accepts the container's command line (the image's ENTRYPOINT plus the
+     rendered args, `--help` appended, so nothing runs).
 
 Then it proves the checks can fail: it breaks a rendered CronJob and Deployment in each way
 listed in `BREAKAGES` and expects a problem for each.
@@ -429,6 +431,27 @@ def run_check_config(binary: str, name: str, text: str) -> str | None:
     return None
 
 
+def entrypoint_options() -> list[str]:
+    """The options the image's ENTRYPOINT puts before the container's args."""
+    final_stage = (ROOT / "deploy" / "Dockerfile").read_text().split("\nFROM ")[-1]
+    for line in final_stage.splitlines():
+        if line.startswith("ENTRYPOINT "):
+            return yaml.safe_load(line.removeprefix("ENTRYPOINT "))[1:]
+    raise SystemExit("deploy/Dockerfile: the final stage has no ENTRYPOINT")
+
+
+def accepts_command_line(binary: str, args: list[str]) -> str | None:
+    """None when the binary parses these arguments; else why not."""
+    concrete = [re.sub(r"\$\(([A-Z_]+)\)", r"sample-\1", arg) for arg in args]
+    result = subprocess.run(
+        [binary, *concrete, "--help"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        first = (result.stderr.strip().splitlines() or ["no output"])[0]
+        return f"the binary refuses `{' '.join(args)}`: {first}"
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kubectl", required=True)
@@ -467,6 +490,10 @@ def main() -> int:
             error = run_check_config(options.binary, name.split()[0], text)
             if error:
                 problems.append(error)
+            container = pod_spec_of(workload)["containers"][0]
+            error = accepts_command_line(options.binary, entrypoint_options() + container["args"])
+            if error:
+                problems.append(error)
         if name in OVERLAY_CHECKS:
             problems += OVERLAY_CHECKS[name](docs)
         kinds = ", ".join(sorted(d["kind"] for d in docs))
@@ -480,7 +507,8 @@ def main() -> int:
             passed += 1
             print(
                 f"ok   {name}: {len(docs)} objects ({kinds}) valid against "
-                f"{' and '.join(SCHEMA_VERSIONS)}, settings checked, check-config OK "
+                f"{' and '.join(SCHEMA_VERSIONS)}, settings checked, check-config and "
+                f"command line accepted "
                 f"({elapsed:.1f}s)"
             )
 
