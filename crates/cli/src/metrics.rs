@@ -46,6 +46,8 @@ pub struct Metrics {
     run_exit_code: IntGauge,
     /// Last successes seen by this process, carried across passes.
     successes: BTreeMap<String, Timestamp>,
+    /// The `credential` and `state_store` labels of each integration's info series.
+    info_labels: BTreeMap<String, (String, String)>,
 }
 
 fn seconds(t: Timestamp) -> f64 {
@@ -162,6 +164,7 @@ impl Metrics {
                 .expect("valid"),
             ),
             successes: BTreeMap::new(),
+            info_labels: BTreeMap::new(),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -196,24 +199,62 @@ impl Metrics {
         }
     }
 
-    /// Records a run or daemon pass over `integrations` (in the order of `reports`).
+    /// Removes an integration's gauges (its counters stay).
+    fn forget_gauges(&mut self, name: &str) {
+        // Removing a series that was never set is not an error worth reporting.
+        let _ = self.access_expiry.remove_label_values(&[name]);
+        let _ = self.last_success.remove_label_values(&[name]);
+        for slot in ["primary", "standby"] {
+            let _ = self.refresh_expiry.remove_label_values(&[name, slot]);
+        }
+        for outcome in Outcome::NAMES {
+            let _ = self.outcome.remove_label_values(&[name, outcome]);
+        }
+        for state in Health::ALL {
+            let _ = self.state.remove_label_values(&[name, state.name()]);
+        }
+        if let Some((credential, store)) = self.info_labels.remove(name) {
+            let _ = self.info.remove_label_values(&[name, &credential, &store]);
+        }
+    }
+
+    /// Drops every series of the integrations not in `names` (the daemon, after a reload
+    /// removed them); the others keep their gauges and counters.
+    pub fn retain(&mut self, names: &[&str]) {
+        let gone: Vec<String> = self
+            .info_labels
+            .keys()
+            .chain(self.successes.keys())
+            .filter(|name| !names.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.forget_gauges(&name);
+            self.successes.remove(&name);
+            for outcome in Outcome::NAMES {
+                let _ = self.outcomes_total.remove_label_values(&[&name, outcome]);
+            }
+            let _ = self.regenerations_total.remove_label_values(&[&name]);
+        }
+    }
+
+    /// Records a run or daemon pass over `integrations` (in the order of `reports`). The
+    /// gauges of integrations not in this pass keep their last values.
     pub fn record(&mut self, run: RunInfo, integrations: &[Integration], reports: &[Report]) {
         self.record_run(run, reports);
-        for family in [
-            &self.access_expiry,
-            &self.refresh_expiry,
-            &self.last_success,
-        ] {
-            family.reset();
-        }
-        for family in [&self.info, &self.outcome, &self.state] {
-            family.reset();
-        }
         for (integration, report) in integrations.iter().zip(reports) {
             let name = integration.name.as_str();
+            self.forget_gauges(name);
             self.info
                 .with_label_values(&[name, report.credential.name(), &integration.state.store])
                 .set(1);
+            self.info_labels.insert(
+                name.to_owned(),
+                (
+                    report.credential.name().to_owned(),
+                    integration.state.store.clone(),
+                ),
+            );
             if let Some(t) = report.access_expires_at {
                 self.access_expiry
                     .with_label_values(&[name])
