@@ -8,6 +8,7 @@ mod regeneration;
 mod retries;
 mod secrets;
 mod success;
+mod tls;
 
 use std::time::Duration;
 
