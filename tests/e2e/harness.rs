@@ -518,16 +518,22 @@ impl Spawned {
     /// Waits until a line of standard error contains `marker`. `false` if the process closed
     /// standard error (ended) first; panics after `timeout`.
     pub async fn wait_for(&mut self, marker: &str, timeout: Duration) -> bool {
-        let found = tokio::time::timeout(timeout, async {
+        self.wait_for_line(marker, timeout).await.is_some()
+    }
+
+    /// Waits until a line of standard error contains `marker` and returns that line; `None`
+    /// if the process closed standard error first; panics after `timeout`.
+    pub async fn wait_for_line(&mut self, marker: &str, timeout: Duration) -> Option<String> {
+        tokio::time::timeout(timeout, async {
             while let Some(line) = self.lines.recv().await {
                 if line.contains(marker) {
-                    return true;
+                    return Some(line);
                 }
             }
-            false
+            None
         })
-        .await;
-        found.unwrap_or_else(|_| panic!("no {marker:?} on stderr within {timeout:?}"))
+        .await
+        .unwrap_or_else(|_| panic!("no {marker:?} on stderr within {timeout:?}"))
     }
 
     /// Sends a signal by name (`TERM`, `INT`) without waiting.

@@ -4,6 +4,7 @@
 mod commands;
 mod config_errors;
 mod crash;
+mod daemon;
 mod harness;
 mod lifecycle;
 mod metrics;

@@ -24,7 +24,7 @@ fn python() -> PathBuf {
 
 /// Every sample of an exposition, as Python's prometheus_client parser reads it:
 /// (name, labels, value).
-fn parse(text: &str) -> Vec<(String, Value, f64)> {
+pub fn parse(text: &str) -> Vec<(String, Value, f64)> {
     let script = "import json, sys\n\
         from prometheus_client.parser import text_string_to_metric_families\n\
         print(json.dumps([[s.name, s.labels, s.value] for f in \
@@ -54,7 +54,7 @@ fn parse(text: &str) -> Vec<(String, Value, f64)> {
     samples
 }
 
-fn value(samples: &[(String, Value, f64)], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn value(samples: &[(String, Value, f64)], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|(n, l, _)| {
