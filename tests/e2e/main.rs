@@ -11,5 +11,6 @@ mod metrics;
 mod oauth;
 mod races;
 mod rotation;
+mod shards;
 mod shutdown;
 mod stores;
