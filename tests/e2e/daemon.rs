@@ -151,9 +151,7 @@ async fn the_daemon_serves_health_and_metrics_reloads_on_sighup_and_stops_on_sig
 async fn a_daemon_with_a_broken_configuration_exits_2_before_listening() {
     let mut world = World::start(1).await;
     world.write_config(&format!("{}\n[policy_typo]\n", world.config_text("")));
-    let run = world
-        .run(&["daemon", "--listen", "127.0.0.1:0"], &[])
-        .await;
+    let run = world.run(&["daemon", "--listen", "127.0.0.1:0"], &[]).await;
     assert_eq!(run.code, 2, "{}", run.all());
     assert!(run.stderr.contains("policy_typo"), "{}", run.stderr);
     assert!(!run.all().contains("daemon started"), "{}", run.all());

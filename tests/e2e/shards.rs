@@ -36,12 +36,18 @@ async fn three_shards_rotate_every_integration_exactly_once() {
         rotated.values().all(|shards| shards.len() == 1),
         "each exactly once: {rotated:?}"
     );
-    assert_eq!(listed, rotated, "status --shard lists what run --shard handled");
+    assert_eq!(
+        listed, rotated,
+        "status --shard lists what run --shard handled"
+    );
     let mut sizes = [0usize; SHARDS];
     for shards in rotated.values() {
         sizes[shards[0]] += 1;
     }
-    assert!(sizes.iter().all(|&n| n > 0), "every shard got work: {sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n > 0),
+        "every shard got work: {sizes:?}"
+    );
     for i in 0..N {
         let (document, _) = world.access(i).await.expect("delivered");
         assert!(world.api_accepts(&document.api_access_token).await);
@@ -73,7 +79,10 @@ async fn a_bad_shard_is_a_usage_error_that_names_the_fix() {
     assert_eq!(run.code, 2, "{}", run.all());
     assert!(run.stderr.contains("3/3"), "{}", run.stderr);
     let run = world
-        .run(&["run", "--shard-from-env"], &[("JOB_COMPLETION_INDEX", "0")])
+        .run(
+            &["run", "--shard-from-env"],
+            &[("JOB_COMPLETION_INDEX", "0")],
+        )
         .await;
     assert_eq!(run.code, 2, "{}", run.all());
     assert!(run.stderr.contains("JOB_COMPLETIONS"), "{}", run.stderr);

@@ -7,7 +7,9 @@ use std::time::Duration;
 use alation_emulator::{Fault, FaultKind};
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use rotator_alation::ExposeSecret;
-use rotator_core::{AccessTokenDocument, TokenSink, TokenSinkExt};
+use rotator_core::{
+    AccessTokenDocument, OAuthClientDocument, RefreshTokenDocument, TokenSink, TokenSinkExt,
+};
 use rotator_sink_aws::AwsSink;
 use rotator_sink_vault::{AuthConfig, VaultSink};
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
@@ -494,4 +496,173 @@ async fn an_exec_store_receives_a_working_token() {
     assert!(world.api_accepts(&token.into()).await);
     let second = world.run(&["run"], &[]).await;
     assert_eq!(outcomes(&second), [("int0".to_owned(), "fresh".to_owned())]);
+}
+
+/// Reads every token now held at `keys` of `sink` (state or access documents) as secrets.
+async fn remember_stored(world: &mut World, sink: &dyn TokenSink, keys: &[String]) {
+    for key in keys {
+        if let Ok(Some(stored)) = sink.read_as::<AccessTokenDocument>(key).await {
+            world.add_secret(stored.document.api_access_token.expose_secret());
+        }
+        if let Ok(Some(stored)) = sink.read_as::<RefreshTokenDocument>(key).await {
+            world.add_secret(stored.document.refresh_token.expose_secret());
+        }
+        if let Ok(Some(stored)) = sink.read_as::<OAuthClientDocument>(key).await {
+            world.add_secret(stored.document.client_secret.expose_secret());
+        }
+    }
+}
+
+/// Every store (file, OpenBao with AppRole, moto with a unique secret key), every credential
+/// kind, bootstrap included, at `RUST_LOG=trace`: no password, token, client secret, AppRole
+/// secret or AWS secret key appears in anything the binary prints.
+#[tokio::test]
+async fn trace_logs_of_every_store_hold_no_secret() {
+    let bao = OpenBao::shared();
+    let moto = Moto::shared();
+    let mut world = World::start(3).await;
+    let prefix = format!("alation/trace-{}", unique_suffix());
+    let policy = format!("rotator-{}", unique_suffix());
+    bao.put_policy(&policy, &documented_policy("rotator")).await;
+    let (role_id, secret_id) = bao.approle("approle", &policy, &[&policy], "1h").await;
+    world.add_secret(&secret_id);
+    let secret_id_file = write_secret_file(world.dir.path(), "secret-id", &secret_id);
+    let aws_secret_key = format!("aws-secret-{}", unique_suffix());
+    world.add_secret(&aws_secret_key);
+    let (client_id, client_secret) = world
+        .emulator
+        .register_oauth_client(Duration::from_secs(3600));
+    world.add_secret(&client_secret);
+
+    let mut config = header(&world);
+    config.push_str(&format!(
+        "\n[stores.vault]\ntype = \"vault\"\naddress = \"{}\"\nmount = \"secret\"\n\
+         auth = {{ method = \"approle\", role_id_env = \"E2E_VAULT_ROLE_ID\", secret_id_file = \"{}\" }}\n\
+         \n[stores.aws]\ntype = \"aws_secrets_manager\"\nregion = \"{}\"\nendpoint_url = \"{}\"\n",
+        bao.addr,
+        secret_id_file.display(),
+        rotator_testkit::peers::moto::REGION,
+        moto.endpoint()
+    ));
+    let stores = ["local", "vault", "aws"];
+    let key = |store: &str, what: &str, i: usize| match store {
+        "local" => format!("{what}/int{i}"),
+        _ => format!("{prefix}/{what}/int{i}"),
+    };
+    for (i, store) in stores.iter().enumerate() {
+        config.push_str(&integration(
+            i,
+            world.users[i].id,
+            (store, &key(store, "state", i)),
+            &[(store, &key(store, "alation", i), false)],
+        ));
+    }
+    let oauth_state = format!("{prefix}/state/svc");
+    let oauth_access = format!("{prefix}/alation/svc");
+    config.push_str(&format!(
+        "\n[[integrations]]\nname = \"svc\"\noauth_client = {{ store = \"vault\", key = \"{oauth_state}\" }}\n\
+         access_token = {{ store = \"aws\", key = \"{oauth_access}\" }}\n"
+    ));
+    world.write_config(&config);
+
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.retain(|(name, _)| *name != "AWS_SECRET_ACCESS_KEY");
+    env.extend([
+        ("AWS_SECRET_ACCESS_KEY", aws_secret_key.clone()),
+        ("E2E_VAULT_ROLE_ID", role_id.clone()),
+        ("RUST_LOG", "trace".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let mut runs = Vec::new();
+    for i in 0..stores.len() {
+        let (name, username, password) = (
+            format!("int{i}"),
+            world.users[i].username.clone(),
+            world.users[i].password.clone(),
+        );
+        let run = world
+            .run_with_stdin(
+                &[
+                    "bootstrap",
+                    &name,
+                    "--username",
+                    &username,
+                    "--password-stdin",
+                ],
+                &env,
+                &format!("{password}\n"),
+            )
+            .await;
+        assert_eq!(run.code, 0, "bootstrap {name}: {}", run.all());
+        runs.push(run);
+    }
+    let run = world
+        .run_with_stdin(
+            &[
+                "bootstrap",
+                "svc",
+                "--oauth-client-id",
+                &client_id,
+                "--client-secret-stdin",
+            ],
+            &env,
+            &format!("{client_secret}\n"),
+        )
+        .await;
+    assert_eq!(run.code, 0, "bootstrap svc: {}", run.all());
+    runs.push(run);
+    for args in [&["run"][..], &["run", "--force"], &["status"]] {
+        let run = world.run(args, &env).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all());
+        runs.push(run);
+    }
+    assert!(
+        runs.iter().all(|r| r.stderr.contains("TRACE")),
+        "every run logged at trace level"
+    );
+    assert!(
+        outcomes(&runs[4]).len() == 3 && outcomes(&runs[4]).iter().all(|(_, o)| o == "rotated"),
+        "{}",
+        runs[4].stdout
+    );
+
+    let root = root_sink(bao, world.dir.path());
+    let aws = AwsSink::with_sdk_config(
+        rotator_sink_aws::Config {
+            endpoint_url: Some(moto.endpoint().to_owned()),
+            region: Some(rotator_testkit::peers::moto::REGION.to_owned()),
+            ..rotator_sink_aws::Config::default()
+        },
+        &moto.sdk_config().await,
+    )
+    .await
+    .unwrap();
+    let vault_keys = vec![
+        key("vault", "state", 1),
+        key("vault", "alation", 1),
+        oauth_state,
+    ];
+    let aws_keys = vec![
+        key("aws", "state", 2),
+        key("aws", "alation", 2),
+        oauth_access.clone(),
+    ];
+    remember_stored(&mut world, root.as_ref(), &vault_keys).await;
+    remember_stored(&mut world, &aws, &aws_keys).await;
+    let delivered = aws
+        .read_as::<AccessTokenDocument>(&oauth_access)
+        .await
+        .unwrap()
+        .expect("the OAuth token is in AWS");
+    assert_eq!(delivered.document.token_type.as_deref(), Some("Bearer"));
+    // Every value that must stay secret, tokens of all three stores included.
+    assert!(
+        world.secrets.len() >= 3 + 4 + 6,
+        "{} secrets",
+        world.secrets.len()
+    );
+    for run in &runs {
+        world.check_output(run).await;
+    }
 }

@@ -31,65 +31,67 @@ const WIRE_LEVEL_CAPS: &[(&str, &str)] = &[
     ("rustify", "info"),
 ];
 
-/// The filter: the user's directives (`RUST_LOG` wins over `--log-level`, which wins over
-/// `default_level`), then the caps, which win because later directives for the same target
-/// replace earlier ones.
-pub fn filter_directives(user: &str) -> String {
-    let mut directives = user.trim().to_owned();
+/// The second filter every event must also pass: everything, except the wire-level targets
+/// above their caps. Being a filter of its own, no user directive can open it, however
+/// specific its target (`aws_smithy_runtime::client::orchestrator=trace` included).
+pub fn wire_level_caps() -> EnvFilter {
+    let mut directives = String::from("trace");
     for (target, level) in WIRE_LEVEL_CAPS {
-        if !directives.is_empty() {
-            directives.push(',');
-        }
-        directives.push_str(&format!("{target}={level}"));
+        directives.push_str(&format!(",{target}={level}"));
     }
-    directives
+    EnvFilter::new(directives)
 }
 
-/// Installs the global subscriber.
+/// Installs the global subscriber: the user's filter (`RUST_LOG` wins over `--log-level`,
+/// which wins over `default_level`) and the caps.
 pub fn init(global: &Global, default_level: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let user = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .or_else(|| global.log_level.clone())
         .unwrap_or_else(|| default_level.to_owned());
-    let filter = EnvFilter::try_new(filter_directives(&user))
-        .unwrap_or_else(|_| EnvFilter::new(filter_directives("info")));
+    let user_filter = EnvFilter::try_new(&user).unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(colour);
+    let registry = tracing_subscriber::registry()
+        .with(user_filter)
+        .with(wire_level_caps());
     match global.log_format {
-        LogFormat::Human => builder.with_target(false).init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+        LogFormat::Human => registry.with(fmt.with_target(false)).init(),
+        LogFormat::Json => registry
+            .with(fmt.json().flatten_event(true).with_current_span(true))
             .init(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tracing::level_filters::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
-    /// The caps hold even when the user asks for `trace` everywhere or on the target itself.
+    /// The caps hold even when the user asks for `trace` everywhere, on the target itself or
+    /// on a module below it.
     #[test]
     fn wire_level_targets_stay_capped_whatever_the_user_asks() {
         for user in [
             "trace",
             "trace,hyper=trace,aws_smithy_runtime=trace",
             "reqwest=trace",
+            "aws_smithy_runtime::client::orchestrator=trace,hyper::proto::h1=trace,reqwest::connect=trace",
         ] {
-            let filter = EnvFilter::try_new(filter_directives(user)).unwrap();
-            let subscriber = tracing_subscriber::registry().with(filter);
+            let subscriber = tracing_subscriber::registry()
+                .with(EnvFilter::try_new(user).unwrap())
+                .with(wire_level_caps());
             tracing::subscriber::with_default(subscriber, || {
                 assert!(
-                    !tracing::enabled!(target: "hyper", tracing::Level::DEBUG),
+                    !tracing::enabled!(target: "hyper::proto::h1", tracing::Level::DEBUG),
                     "{user}"
                 );
                 assert!(
@@ -100,14 +102,15 @@ mod tests {
                     !tracing::enabled!(target: "reqwest::connect", tracing::Level::DEBUG),
                     "{user}"
                 );
-                assert!(
-                    tracing::enabled!(target: "aws_smithy_runtime", tracing::Level::INFO),
-                    "{user}"
-                );
             });
         }
-        // Our own targets still follow the user.
-        let filter = EnvFilter::try_new(filter_directives("trace")).unwrap();
-        assert_eq!(filter.max_level_hint(), Some(LevelFilter::TRACE));
+        // Our own targets, and the capped ones up to their cap, still follow the user.
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::try_new("trace").unwrap())
+            .with(wire_level_caps());
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::enabled!(target: "rotator_core::engine", tracing::Level::TRACE));
+            assert!(tracing::enabled!(target: "aws_smithy_runtime", tracing::Level::INFO));
+        });
     }
 }
