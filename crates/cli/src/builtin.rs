@@ -21,13 +21,7 @@ impl StoreType for FileStore {
     type Config = rotator_sink_file::Config;
 
     fn validate(config: &Self::Config) -> Result<(), ConfigError> {
-        config.validate().map_err(|_| {
-            ConfigError::new(
-                "directory",
-                "is empty: set it to the directory that holds the token files, e.g. \
-                 \"/var/lib/alation-rotator\"",
-            )
-        })
+        config.validate()
     }
 
     fn validate_key(_config: &Self::Config, key: &str) -> Result<(), SinkError> {

@@ -281,13 +281,13 @@ impl<T> OneOrMany<T> {
 /// A configuration error: the file, where in it, and what is wrong. Never holds a value from
 /// the file, which may be a secret pasted by mistake.
 #[derive(Debug)]
-pub struct ConfigError {
+pub struct ConfigFileError {
     file: PathBuf,
     place: String,
     message: String,
 }
 
-impl ConfigError {
+impl ConfigFileError {
     fn new(file: &Path, place: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_owned(),
@@ -297,7 +297,7 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for ConfigFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.place.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
@@ -313,13 +313,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigFileError {}
 
 impl Config {
     /// Reads, parses and validates a configuration file.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path, registry: &Registry) -> Result<Self, ConfigFileError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
+            ConfigFileError::new(
                 path,
                 "",
                 format!(
@@ -334,7 +334,7 @@ impl Config {
     }
 
     /// Parses TOML text with the store types of `registry`; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str, registry: &Registry) -> Result<Self, ConfigError> {
+    pub fn parse(path: &Path, text: &str, registry: &Registry) -> Result<Self, ConfigFileError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let secret_names: Vec<&str> = SECRET_NAMES
             .iter()
@@ -355,8 +355,8 @@ impl Config {
     }
 
     /// Checks what the types cannot: references between sections, names, keys, numbers.
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let err = |place: String, message: String| ConfigError::new(path, place, message);
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigFileError> {
+        let err = |place: String, message: String| ConfigFileError::new(path, place, message);
         if !matches!(self.alation.base_url.scheme(), "http" | "https") {
             return Err(err(
                 "key `alation.base_url`".into(),
@@ -517,10 +517,10 @@ impl Config {
         path: &Path,
         key: &str,
         location: &LocationConfig,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), ConfigFileError> {
         let Some(store) = self.stores.get(&location.store) else {
             let known: Vec<_> = self.stores.keys().map(String::as_str).collect();
-            return Err(ConfigError::new(
+            return Err(ConfigFileError::new(
                 path,
                 format!("key `{key}.store`"),
                 format!(
@@ -535,7 +535,7 @@ impl Config {
             ));
         };
         store.settings.validate_key(&location.key).map_err(|e| {
-            ConfigError::new(
+            ConfigFileError::new(
                 path,
                 format!("key `{key}.key`"),
                 match e {
@@ -563,7 +563,7 @@ fn reject_inline_secrets(
     prefix: &str,
     table: &toml::Table,
     secret_names: &[&str],
-) -> Result<(), ConfigError> {
+) -> Result<(), ConfigFileError> {
     for (key, value) in table {
         let dotted = if prefix.is_empty() {
             key.clone()
@@ -572,7 +572,7 @@ fn reject_inline_secrets(
         };
         match value {
             toml::Value::String(_) if secret_names.contains(&key.as_str()) => {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     path,
                     format!("key `{dotted}`"),
                     format!(
@@ -607,21 +607,21 @@ fn parse_stores(
     text: &str,
     registry: &Registry,
     raw: BTreeMap<String, toml::Table>,
-) -> Result<BTreeMap<String, StoreConfig>, ConfigError> {
+) -> Result<BTreeMap<String, StoreConfig>, ConfigFileError> {
     let mut stores = BTreeMap::new();
     for (name, mut table) in raw {
         let place = format!("store `stores.{name}`");
         let kind = match table.remove("type") {
             Some(toml::Value::String(kind)) => kind,
             Some(_) => {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     path,
                     format!("key `stores.{name}.type`"),
                     "expected a string",
                 ))
             }
             None => {
-                return Err(ConfigError::new(
+                return Err(ConfigFileError::new(
                     path,
                     place,
                     "missing field `type`: say which store this is, e.g. type = \"vault\"",
@@ -630,7 +630,7 @@ fn parse_stores(
         };
         let settings = registry.parse(&kind, table).map_err(|e| match e {
             ParseError::Type(message) => {
-                ConfigError::new(path, format!("key `stores.{name}.type`"), message)
+                ConfigFileError::new(path, format!("key `stores.{name}.type`"), message)
             }
             ParseError::Settings(error) => {
                 let message = error.message().trim().to_owned();
@@ -638,7 +638,7 @@ fn parse_stores(
                     Some(line) => format!("line {line}, {place}"),
                     None => place,
                 };
-                ConfigError::new(path, place, message)
+                ConfigFileError::new(path, place, message)
             }
         })?;
         stores.insert(name, StoreConfig { settings });
@@ -668,10 +668,10 @@ fn field_line(text: &str, store: &str, message: &str) -> Option<usize> {
 
 /// Turns a TOML error into "line N, key `table.key`: message" without quoting the source
 /// line, which could hold a secret.
-fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigFileError {
     let message = error.message().trim().to_owned();
     let Some(span) = error.span() else {
-        return ConfigError::new(path, "", message);
+        return ConfigFileError::new(path, "", message);
     };
     let before = &text[..span.start.min(text.len())];
     let line_no = before.matches('\n').count() + 1;
@@ -693,7 +693,7 @@ fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
         (Some(t), None) => format!("line {line_no}, in [{t}]"),
         (None, None) => format!("line {line_no}"),
     };
-    ConfigError::new(path, place, message)
+    ConfigFileError::new(path, place, message)
 }
 
 #[cfg(test)]

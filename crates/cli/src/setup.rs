@@ -13,7 +13,7 @@ use rotator_core::engine::{Engine, Escrow, Integration, Location};
 use rotator_core::{Clock, Policy, Shard, SystemClock, TokenSink, TokenSource};
 
 use crate::cli::Global;
-use crate::config::{default_access_renew_before, Config, ConfigError, LocationConfig};
+use crate::config::{default_access_renew_before, Config, ConfigFileError, LocationConfig};
 use crate::registry::Registry;
 
 /// Every integration is fresh or rotated.
@@ -30,7 +30,8 @@ pub struct UsageError(#[from] pub anyhow::Error);
 
 /// The exit code for an error that ended a command.
 pub fn exit_code_of(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<UsageError>().is_some() || error.downcast_ref::<ConfigError>().is_some()
+    if error.downcast_ref::<UsageError>().is_some()
+        || error.downcast_ref::<ConfigFileError>().is_some()
     {
         EXIT_USAGE
     } else {

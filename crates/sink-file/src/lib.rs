@@ -69,8 +69,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use rotator_core::{
-    Capabilities, Document, Precondition, SinkError, Stored, TokenSink, Version, WriteOptions,
-    MANAGED_BY_KEY,
+    Capabilities, ConfigError, Document, Precondition, SinkError, Stored, TokenSink, Version,
+    WriteOptions, MANAGED_BY_KEY,
 };
 use serde::Deserialize;
 
@@ -92,23 +92,15 @@ pub struct Config {
     pub directory: PathBuf,
 }
 
-/// Why a file store configuration is not acceptable.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// `directory` is the empty string.
-    #[error(
-        "`directory` is empty: set it to the directory that holds the token files, \
-         e.g. \"/var/lib/alation-rotator\""
-    )]
-    EmptyDirectory,
-}
-
 impl Config {
     /// Checks the configuration without touching the file system.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.directory.as_os_str().is_empty() {
-            return Err(ConfigError::EmptyDirectory);
+            return Err(ConfigError::new(
+                "directory",
+                "is empty: set it to the directory that holds the token files, e.g. \
+                 \"/var/lib/alation-rotator\"",
+            ));
         }
         Ok(())
     }

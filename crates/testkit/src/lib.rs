@@ -215,9 +215,24 @@ pub async fn run_all(target: &dyn ConformanceTarget) {
 /// the given async function (or closure returning a future) and running the behaviour in a
 /// multi-threaded Tokio runtime.
 ///
-/// ```ignore
-/// async fn target() -> MyTarget { /* ... */ }
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use rotator_core::{Document, TokenSink};
+/// # use rotator_testkit::{async_trait, ConformanceTarget, MemorySink};
+/// # struct MyTarget(Arc<MemorySink>);
+/// # #[async_trait]
+/// # impl ConformanceTarget for MyTarget {
+/// #     fn sink(&self) -> Arc<dyn TokenSink> { self.0.clone() }
+/// #     async fn plant_unmanaged(&self, key: &str, document: &Document) {
+/// #         self.0.plant_unmanaged(key, document);
+/// #     }
+/// # }
+/// async fn target() -> MyTarget {
+///     MyTarget(Arc::new(MemorySink::new()))
+/// }
+///
 /// rotator_testkit::conformance_tests!(target);
+/// # fn main() {}
 /// ```
 ///
 /// Invoke it inside a module (`mod conformance { ... }`) to group the tests under one name.

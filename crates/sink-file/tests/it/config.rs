@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use rotator_core::SinkError;
-use rotator_sink_file::{validate_key, Config, ConfigError, FileSink};
+use rotator_sink_file::{validate_key, Config, FileSink};
 
 #[test]
 fn config_parses_from_toml_and_rejects_unknown_fields() {
@@ -37,13 +37,11 @@ fn an_empty_directory_is_refused() {
     let config = Config {
         directory: PathBuf::new(),
     };
-    assert!(matches!(
-        config.validate(),
-        Err(ConfigError::EmptyDirectory)
-    ));
+    let error = config.validate().unwrap_err();
+    assert_eq!(error.key, "directory");
     let error = FileSink::new(config).unwrap_err();
     assert!(
-        error.to_string().contains("`directory` is empty"),
+        error.to_string().contains("`directory`: is empty"),
         "{error}"
     );
     Config {
