@@ -112,7 +112,8 @@ pub struct PolicyConfig {
     /// Regenerate the refresh token when less than this remains.
     #[serde(default = "default_refresh_renew_before")]
     pub refresh_renew_before: RenewBefore,
-    /// How many integrations are rotated at once.
+    /// How many requests to Alation are in flight at once (up to twice as many integrations
+    /// run at once, their store calls overlapping with those requests).
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
     /// Ask Alation whether stored access tokens are still active before calling them fresh.

@@ -35,7 +35,7 @@ fn io_error(action: &str, path: &Path, error: io::Error) -> SinkError {
 
 /// Reads the document at `path`, refusing files that group or others can read.
 pub(crate) fn read(path: &Path, key: &str) -> Result<Option<Current>, SinkError> {
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         // A missing parent directory, or a file where one is expected, also means "nothing".
         Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
@@ -61,8 +61,11 @@ pub(crate) fn read(path: &Path, key: &str) -> Result<Option<Current>, SinkError>
             ),
         });
     }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
+    // Sized from the metadata already in hand; `take` keeps `read_to_end` from asking the
+    // file system for the size and position again.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize + 1);
+    file.take(metadata.len() + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| io_error("read", path, e))?;
     let mut fields = Document::from_slice(&bytes)
         .map_err(|error| invalid(error.to_string()))?
@@ -100,21 +103,29 @@ pub(crate) fn write(
     takeover: bool,
 ) -> Result<Version, SinkError> {
     let (parent, name) = split(path);
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(parent)
-        .map_err(|e| io_error("create the directory", parent, e))?;
-
     let lock_path = parent.join(format!(".{name}.lock"));
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| io_error("open the lock file", &lock_path, e))?;
+    let open_lock = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+    };
+    // The directory usually exists: create it only when the lock file cannot be made.
+    let lock = match open_lock() {
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io_error("create the directory", parent, e))?;
+            open_lock()
+        }
+        other => other,
+    }
+    .map_err(|e| io_error("open the lock file", &lock_path, e))?;
     // Fully qualified: newer std has an inherent `File::lock`, beyond our rust-version.
     FileExt::lock(&lock).map_err(|e| io_error("lock", &lock_path, e))?;
 

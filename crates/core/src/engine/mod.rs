@@ -22,6 +22,7 @@
 mod bootstrap;
 mod deliver;
 pub mod escrow;
+mod gate;
 pub mod hooks;
 mod pass;
 mod plan;
@@ -224,6 +225,8 @@ pub struct Engine {
     escrow: Option<Escrow>,
     store_retry: ExponentialBuilder,
     regeneration: RegenerationSettings,
+    /// At most `max_concurrency` calls to token sources in flight.
+    source_gate: Arc<Semaphore>,
     /// One regeneration in flight per process, whatever `max_concurrency` is: a kill then
     /// costs at most one refresh token.
     regen_gate: Arc<Semaphore>,
@@ -241,6 +244,7 @@ impl Engine {
         Self {
             clock,
             max_concurrency: 8,
+            source_gate: Arc::new(Semaphore::new(8)),
             escrow: None,
             store_retry: ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
@@ -256,10 +260,12 @@ impl Engine {
         }
     }
 
-    /// How many integrations run at once (at least one). Regenerations are still one at a
-    /// time.
+    /// How many calls to token sources (Alation) are in flight at once (at least one). Up to
+    /// twice as many integrations run at once, so that their store reads and writes overlap
+    /// with those calls. Regenerations are still one at a time.
     pub fn with_max_concurrency(mut self, max: usize) -> Self {
         self.max_concurrency = max.max(1);
+        self.source_gate = Arc::new(Semaphore::new(self.max_concurrency));
         self
     }
 
@@ -323,8 +329,8 @@ impl Engine {
         self.shutdown.is_cancelled()
     }
 
-    /// One pass over `integrations`, at most `max_concurrency` at a time. Reports come back in
-    /// the order of `integrations`.
+    /// One pass over `integrations`, with at most `max_concurrency` calls to token sources in
+    /// flight. Reports come back in the order of `integrations`.
     pub async fn run(&self, integrations: &[Integration], options: RunOptions) -> Vec<Report> {
         let mut reports: Vec<(usize, Report)> =
             self.run_stream(integrations, options).collect().await;
@@ -342,9 +348,16 @@ impl Engine {
         stream::iter(integrations.iter().enumerate())
             .map(move |(index, integration)| {
                 let span = tracing::info_span!("integration", integration = %integration.name);
-                async move { (index, self.run_one(integration, options).await) }.instrument(span)
+                let gated = Integration {
+                    source: Arc::new(gate::GatedSource {
+                        inner: Arc::clone(&integration.source),
+                        gate: Arc::clone(&self.source_gate),
+                    }),
+                    ..integration.clone()
+                };
+                async move { (index, self.run_one(&gated, options).await) }.instrument(span)
             })
-            .buffer_unordered(self.max_concurrency)
+            .buffer_unordered(self.max_concurrency.saturating_mul(2))
     }
 
     /// One pass over a single integration.

@@ -73,6 +73,9 @@ struct FakeAlation {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     regen_delay: Duration,
+    issues_in_flight: AtomicUsize,
+    max_issues_in_flight: AtomicUsize,
+    issue_delay: Duration,
 }
 
 impl FakeAlation {
@@ -84,6 +87,9 @@ impl FakeAlation {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             regen_delay: Duration::ZERO,
+            issues_in_flight: AtomicUsize::new(0),
+            max_issues_in_flight: AtomicUsize::new(0),
+            issue_delay: Duration::ZERO,
         }
     }
 
@@ -171,6 +177,13 @@ impl TokenSource for FakeAlation {
     }
 
     async fn issue(&self, credential: &Credential) -> Result<IssuedToken, SourceError> {
+        if !self.issue_delay.is_zero() {
+            let running = self.issues_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_issues_in_flight
+                .fetch_max(running, Ordering::SeqCst);
+            tokio::time::sleep(self.issue_delay).await;
+            self.issues_in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
         let parent = self.live_token(credential)?;
         let now = self.clock.now();
         let mut state = self.state();
@@ -872,6 +885,25 @@ mod regenerate {
         assert_eq!(failure(&report).kind(), "lost-during-regeneration");
         assert!(failure(&report).to_string().contains(&runner));
         assert!(super::super::runner_may_be_alive("elsewhere:1:0000"));
+    }
+
+    /// `max_concurrency` is the number of calls to Alation in flight, however many
+    /// integrations run at once around them.
+    #[tokio::test]
+    async fn max_concurrency_bounds_the_calls_to_alation_in_flight() {
+        let world = World::with(|alation| alation.issue_delay = Duration::from_millis(10));
+        let integrations: Vec<_> = (0..12)
+            .map(|i| world.integration(&format!("i{i}"), 100 + i))
+            .collect();
+        for integration in &integrations {
+            world.bootstrap(integration, false).await;
+        }
+        let engine = world.engine.clone().with_max_concurrency(3);
+        let reports = engine.run(&integrations, RunOptions::run()).await;
+        for report in &reports {
+            assert_rotated(report);
+        }
+        assert_eq!(world.alation.max_issues_in_flight.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
