@@ -329,6 +329,18 @@ impl Engine {
         self.shutdown.is_cancelled()
     }
 
+    /// Waits until a call to the token source could start now. New work (a mint, a
+    /// regeneration) waits here before it checks [`Engine::stopping`], so that a stop that
+    /// comes while it queues for Alation starts nothing new.
+    async fn wait_for_source_slot(&self) {
+        drop(
+            self.source_gate
+                .acquire()
+                .await
+                .expect("the engine never closes its gate"),
+        );
+    }
+
     /// One pass over `integrations`, with at most `max_concurrency` calls to token sources in
     /// flight. Reports come back in the order of `integrations`.
     pub async fn run(&self, integrations: &[Integration], options: RunOptions) -> Vec<Report> {

@@ -127,6 +127,7 @@ impl<'a> Pass<'a> {
             None => return Ok(self.fresh(destinations)),
         };
         info!(%reason, "rotating access token");
+        self.engine.wait_for_source_slot().await;
         if self.engine.stopping() {
             return Ok(Outcome::NotReached {
                 reason: "the run was told to stop before this integration's access token was \
@@ -162,6 +163,7 @@ impl<'a> Pass<'a> {
             return Ok(self.fresh(destinations));
         };
         info!(%reason, "rotating access token");
+        self.engine.wait_for_source_slot().await;
         if self.engine.stopping() {
             return Ok(Outcome::NotReached {
                 reason: "the run was told to stop before this integration's access token was \

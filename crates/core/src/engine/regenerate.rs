@@ -140,6 +140,7 @@ impl Pass<'_> {
             .acquire_owned()
             .await
             .expect("the gate is never closed");
+        self.engine.wait_for_source_slot().await;
         if self.engine.stopping() {
             return Ok(state);
         }
