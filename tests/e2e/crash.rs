@@ -85,8 +85,10 @@ async fn aftermath(world: &mut World, i: usize) -> Aftermath {
 
 /// Waits until the emulator has finished every request it received: the work goes on after
 /// the client is gone.
+/// After a kill: waits until the emulator has read every connection of the dead process to
+/// its end and finished every request it had sent.
 async fn settle(world: &World) {
-    world.emulator.settled(Duration::from_secs(15)).await;
+    world.emulator.quiescent(Duration::from_secs(15)).await;
 }
 
 fn slow_alation(world: &World, user: i64) {
@@ -162,7 +164,6 @@ async fn kill_at_random(world: &mut World, i: usize, rng: &mut impl Rng) -> Opti
     while started.elapsed() < delay && child.is_running() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let window = window_now(world, i, regens, &old).await;
     let (run, was_running) = child.kill().await;
     world.check_output(&run).await;
     world.emulator.clear_faults();
@@ -171,7 +172,9 @@ async fn kill_at_random(world: &mut World, i: usize, rng: &mut impl Rng) -> Opti
         return None;
     }
     settle(world).await;
-    Some(window)
+    // Classified by what had happened when the process died: a request it had sent reaches
+    // the emulator (which finishes it) even if the kill came first in our clock.
+    Some(window_now(world, i, regens, &old).await)
 }
 
 /// After a kill: the next run either recovers (exit 0, healthy) or, for a loss, says

@@ -32,6 +32,7 @@
 
 mod admin;
 mod api;
+mod conn;
 pub mod endpoints;
 mod oauth;
 mod state;
@@ -223,6 +224,10 @@ impl Emulator {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
+        let listener = conn::CountingListener {
+            inner: listener,
+            open: Arc::clone(&shared.open_connections),
+        };
         let app = api::router()
             .merge(admin::router())
             .with_state(Arc::clone(&shared));
@@ -355,6 +360,31 @@ impl Emulator {
         self.shared
             .in_flight
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many client connections are open (accepted and not yet closed by the server).
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no connection is open and no request is in flight: after a client was
+    /// killed, every request it had sent has then been read and finished. Panics after
+    /// `timeout`, naming what is still open (a live client's keep-alive connection keeps this
+    /// waiting).
+    pub async fn quiescent(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.open_connections() > 0 || self.requests_in_flight() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "after {timeout:?} the emulator still has {} connection(s) open and {} \
+                 request(s) in flight",
+                self.open_connections(),
+                self.requests_in_flight()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Waits until [`Emulator::requests_in_flight`] is zero; panics after `timeout`.

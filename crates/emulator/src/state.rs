@@ -1,7 +1,7 @@
 //! The emulator's data: users, tokens, faults and the shifted clock, plus the token rules.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Token requests received and not yet answered (their work may still be running).
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Client connections open; shared with the listener that counts them.
+    pub(crate) open_connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {
@@ -34,6 +36,7 @@ impl Shared {
                 oauth: crate::oauth::OAuth::new(),
             }),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            open_connections: Arc::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use super::hooks::Checkpoint;
 use super::plan::Destinations;
 use super::report::{Failure, Outcome, Report};
 use super::{Engine, Integration, RunOptions};
+use crate::document::TokenDocument;
 use crate::document::{Degradation, OAuthClientDocument, RefreshTokenDocument};
 use crate::sink::{StoredAs, TokenSinkExt};
 use crate::source::{Credential, CredentialKind};
@@ -221,32 +222,29 @@ impl<'a> Pass<'a> {
     }
 
     pub(super) async fn read_refresh(&self) -> Result<RefreshState, Failure> {
-        let location = &self.integration.state;
-        match location
-            .sink
-            .read_as::<RefreshTokenDocument>(&location.key)
+        self.read_state("read the refresh token", "no refresh token is stored there")
             .await
-        {
-            Ok(Some(stored)) => Ok(stored),
-            Ok(None) => Err(self.needs_bootstrap("no refresh token is stored there".into())),
-            Err(source) => Err(Failure::store("read the refresh token", location, source)),
-        }
     }
 
     async fn read_oauth(&self) -> Result<StoredAs<OAuthClientDocument>, Failure> {
+        self.read_state(
+            "read the client credentials",
+            "no client credentials are stored there",
+        )
+        .await
+    }
+
+    /// Reads the state document; nothing there means the integration needs a bootstrap.
+    async fn read_state<D: TokenDocument + Send>(
+        &self,
+        action: &'static str,
+        missing: &str,
+    ) -> Result<StoredAs<D>, Failure> {
         let location = &self.integration.state;
-        match location
-            .sink
-            .read_as::<OAuthClientDocument>(&location.key)
-            .await
-        {
+        match location.sink.read_as::<D>(&location.key).await {
             Ok(Some(stored)) => Ok(stored),
-            Ok(None) => Err(self.needs_bootstrap("no client credentials are stored there".into())),
-            Err(source) => Err(Failure::store(
-                "read the client credentials",
-                location,
-                source,
-            )),
+            Ok(None) => Err(self.needs_bootstrap(missing.into())),
+            Err(source) => Err(Failure::store(action, location, source)),
         }
     }
 

@@ -261,3 +261,41 @@ async fn settled(done: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `quiescent` waits for a hung-up client's request to finish and for its connection to
+/// close, and not for less: a live keep-alive connection counts as open.
+#[tokio::test]
+async fn quiescent_means_every_connection_read_to_its_end() {
+    let emulator = start().await;
+    let old = emulator.issue_refresh_token(ALICE, "rt");
+    let client = reqwest::Client::new();
+    let user = client
+        .get(url(&emulator, endpoints::USER))
+        .header("TOKEN", "no-such-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 403);
+    assert_eq!(emulator.open_connections(), 1, "kept alive by the client");
+    drop(client);
+
+    emulator.inject(
+        Fault::new(FaultKind::Latency(Duration::from_millis(300)))
+            .on(endpoints::REGEN_REFRESH_TOKEN)
+            .times(1),
+    );
+    let hung_up = reqwest::Client::new()
+        .post(url(&emulator, endpoints::REGEN_REFRESH_TOKEN))
+        .json(&json!({"refresh_token": old, "user_id": ALICE}))
+        .timeout(Duration::from_millis(50))
+        .send()
+        .await;
+    assert!(hung_up.unwrap_err().is_timeout());
+    emulator.quiescent(Duration::from_secs(10)).await;
+    assert_eq!(emulator.open_connections(), 0);
+    let live = emulator.live_refresh_tokens(ALICE);
+    assert!(
+        live.len() == 1 && live[0] != old,
+        "the hung-up regeneration had finished when quiescent returned"
+    );
+}

@@ -1,16 +1,16 @@
-//! An in-memory sink that keeps every promise unless told to break one.
+//! rotator-core's in-memory sink, wrapped so that it breaks a promise when told to: the suite
+//! must catch each broken one.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rotator_core::{
-    Capabilities, Document, Precondition, SinkError, Stored, TokenSink, Version, WriteOptions,
+    Capabilities, Document, MemorySink, Precondition, SinkError, Stored, TokenSink, Version,
+    WriteOptions,
 };
 use rotator_testkit::{async_trait, ConformanceTarget};
 
 /// Promises to break.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
     /// Declare no `previous_readable` (a legitimate choice, not a fault).
     pub no_previous: bool,
@@ -26,50 +26,16 @@ pub struct Faults {
     pub leak_in_conflict: bool,
 }
 
-struct Entry {
-    current: Stored,
-    previous: Option<Stored>,
-}
-
-#[derive(Default)]
-struct State {
-    entries: HashMap<String, Entry>,
-    last_version: u64,
-}
-
-impl State {
-    fn put(&mut self, key: &str, document: &Document, managed: bool) -> Version {
-        self.last_version += 1;
-        let version = Version::new(self.last_version.to_string());
-        let current = Stored {
-            document: document.clone(),
-            version: version.clone(),
-            managed,
-        };
-        let previous = self.entries.remove(key).map(|entry| entry.current);
-        self.entries
-            .insert(key.to_owned(), Entry { current, previous });
-        version
-    }
-}
-
-pub struct MemorySink {
+#[derive(Debug)]
+pub struct FaultySink {
+    inner: MemorySink,
     faults: Faults,
-    state: Mutex<State>,
-}
-
-impl fmt::Debug for MemorySink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemorySink")
-            .field("keys", &self.state.lock().unwrap().entries.len())
-            .finish()
-    }
 }
 
 #[async_trait]
-impl TokenSink for MemorySink {
+impl TokenSink for FaultySink {
     fn describe(&self) -> String {
-        "memory:".into()
+        self.inner.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -77,17 +43,11 @@ impl TokenSink for MemorySink {
     }
 
     async fn check(&self) -> Result<(), SinkError> {
-        Ok(())
+        self.inner.check().await
     }
 
     async fn read(&self, key: &str) -> Result<Option<Stored>, SinkError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .entries
-            .get(key)
-            .map(|entry| entry.current.clone()))
+        self.inner.read(key).await
     }
 
     async fn write(
@@ -96,45 +56,33 @@ impl TokenSink for MemorySink {
         document: &Document,
         options: &WriteOptions,
     ) -> Result<Version, SinkError> {
-        // One lock around check and write, as a real store's compare-and-set.
-        let mut state = self.state.lock().unwrap();
-        let current = state.entries.get(key).map(|entry| &entry.current);
-        let conflict = |detail: String| {
-            Err(SinkError::Conflict {
-                key: key.to_owned(),
-                detail,
-            })
-        };
-        let quoted = |stored: &Stored| {
-            if self.faults.leak_in_conflict {
-                stored.document.fields()["api_access_token"].to_string()
-            } else {
-                String::new()
-            }
-        };
-        match (&options.precondition, current) {
-            (Precondition::Absent, Some(stored)) if !self.faults.ignore_absent => {
-                return conflict(format!("key is present {}", quoted(stored)))
-            }
-            (Precondition::Version(_), None) if !self.faults.ignore_version => {
-                return conflict("key is absent".into())
-            }
-            (Precondition::Version(expected), Some(stored))
-                if !self.faults.ignore_version && *expected != stored.version =>
-            {
-                return conflict(format!("version differs {}", quoted(stored)))
-            }
-            _ => {}
-        }
-        if current.is_some_and(|stored| !stored.managed)
-            && !options.takeover
-            && !self.faults.ignore_ownership
+        let faults = self.faults;
+        let mut options = options.clone();
+        if matches!(options.precondition, Precondition::Absent) && faults.ignore_absent
+            || matches!(options.precondition, Precondition::Version(_)) && faults.ignore_version
         {
-            return Err(SinkError::Unmanaged {
-                key: key.to_owned(),
-            });
+            options.precondition = Precondition::Any;
         }
-        Ok(state.put(key, document, !self.faults.no_marker))
+        options.takeover |= faults.ignore_ownership;
+        let written = match self.inner.write(key, document, &options).await {
+            Err(SinkError::Conflict { key, detail }) if faults.leak_in_conflict => {
+                let token = self
+                    .inner
+                    .read(&key)
+                    .await?
+                    .map(|stored| stored.document.fields()["api_access_token"].to_string())
+                    .unwrap_or_default();
+                return Err(SinkError::Conflict {
+                    key,
+                    detail: format!("{detail} {token}"),
+                });
+            }
+            other => other?,
+        };
+        if faults.no_marker {
+            return Ok(self.inner.plant_unmanaged(key, document));
+        }
+        Ok(written)
     }
 
     async fn read_previous(&self, key: &str) -> Result<Option<Stored>, SinkError> {
@@ -143,26 +91,20 @@ impl TokenSink for MemorySink {
                 operation: "reading the previous version",
             });
         }
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .entries
-            .get(key)
-            .and_then(|entry| entry.previous.clone()))
+        self.inner.read_previous(key).await
     }
 }
 
 pub struct Target {
-    sink: Arc<MemorySink>,
+    sink: Arc<FaultySink>,
 }
 
 impl Target {
     pub fn new(faults: Faults) -> Self {
         Self {
-            sink: Arc::new(MemorySink {
+            sink: Arc::new(FaultySink {
+                inner: MemorySink::new(),
                 faults,
-                state: Mutex::default(),
             }),
         }
     }
@@ -175,6 +117,6 @@ impl ConformanceTarget for Target {
     }
 
     async fn plant_unmanaged(&self, key: &str, document: &Document) {
-        self.sink.state.lock().unwrap().put(key, document, false);
+        self.sink.inner.plant_unmanaged(key, document);
     }
 }
