@@ -2,11 +2,12 @@
 
 One `alation-rotator run` (release build, a new process each time) over N integrations against
 the release emulator with a fixed latency per Alation call, on the file store, OpenBao and moto.
-For each case it reports wall time, CPU time per rotation and peak RSS (from wait4's rusage),
-Alation and store calls per rotation, and wall / bound, where bound = Alation calls x latency /
-concurrency: the time the Alation calls alone take at that concurrency. On the same emulator and
-store it times the script users write today (Python `requests`, one integration after another,
-atomic file writes) and a 32-thread version of it, and a nothing-to-do run and `status --offline`.
+For each case it reports, as the median of three runs, wall time, CPU time per rotation and
+peak RSS (from GNU time), Alation and store calls per rotation, and wall / bound, where bound =
+Alation calls x latency / concurrency: the time the Alation calls alone take at that
+concurrency. On the same emulator and store it times the script users write today (Python
+`requests`, one integration after another, atomic file writes) and a 32-thread version of it,
+and a nothing-to-do run and `status --offline`.
 
 Store calls are counted by a small forwarding proxy in front of OpenBao and moto, in a run of its
 own (the proxy's overhead would distort the timed run).
@@ -36,6 +37,7 @@ ROTATOR = RELEASE / "alation-rotator"
 EMULATOR = RELEASE / "alation-emulator"
 VENV_BIN = ROOT / ".venv" / "bin"
 CONCURRENCY = 32
+RUNS = 3
 MAX_USERS = 1000
 
 
@@ -272,6 +274,16 @@ class Fleet:
     def run(self, *args: str) -> dict:
         return measure([str(ROTATOR), *args], self.env)
 
+    def timed(self, *args: str) -> dict:
+        """The median (by wall time) of RUNS runs, each a new process."""
+        results = []
+        for _ in range(RUNS):
+            # Start each run with no writeback pending from the one before.
+            os.sync()
+            results.append(self.run(*args))
+        results.sort(key=lambda r: r["wall"])
+        return results[len(results) // 2]
+
 
 BASELINE = r'''
 import json, os, sys, tempfile, time, concurrent.futures
@@ -410,8 +422,8 @@ def main():
             for latency in latencies:
                 emulator.latency(latency)
                 before = emulator.calls()
-                result = fleet.run("run", "--force")
-                calls = alation_calls(emulator, before)
+                result = fleet.timed("run", "--force")
+                calls = alation_calls(emulator, before) // RUNS
                 seq = baseline(fleet, 1) if n <= 100 or latency == 20 else None
                 par = baseline(fleet, 32) if seq is not None else None
                 print(row("file", n, latency, result, calls, "-", seq, par), flush=True)
@@ -436,8 +448,8 @@ def main():
             for latency in [20]:
                 emulator.latency(latency)
                 before = emulator.calls()
-                result = fleet.run("run", "--force")
-                calls = alation_calls(emulator, before)
+                result = fleet.timed("run", "--force")
+                calls = alation_calls(emulator, before) // RUNS
                 per = lambda c: f"{sum(c.values()) / peer_n:.2f}"
                 detail = ", ".join(f"{k} {v / peer_n:g}" for k, v in sorted(forced_calls.items()))
                 seq = baseline(fleet, 1) if kind == "aws" else None
@@ -449,8 +461,8 @@ def main():
                   f"nothing to do {per(idle_calls)} ({dict(idle_calls)}) -->", flush=True)
         if big is not None:
             emulator.latency(0)
-            idle = big.run("run")
-            status = big.run("status", "--offline")
+            idle = big.timed("run")
+            status = big.timed("status", "--offline")
             print(f"\nnothing to do over {big.n}: {idle['wall']:.3f} s wall, "
                   f"{idle['cpu'] * 1000:.0f} ms CPU, {idle['rss_mib']:.1f} MiB; "
                   f"status --offline over {big.n}: {status['wall']:.3f} s wall, "
