@@ -35,11 +35,12 @@ use crate::registry::Registry;
 use crate::setup::{self, Setup, UsageError, EXIT_OK};
 use crate::signals::Stop;
 
-/// How the daemon waits; tests move clocks instead of sleeping.
+/// How the daemon waits; tests move clocks instead of sleeping. A reload or a stop ends the
+/// wait early: the daemon's loop races the sleep against them.
 #[async_trait::async_trait]
 pub trait Sleeper: Send + Sync {
-    /// Waits `duration`, or until `wake` fires (a reload or a stop).
-    async fn sleep(&self, duration: Duration, wake: &tokio::sync::Notify);
+    /// Waits `duration`.
+    async fn sleep(&self, duration: Duration);
 }
 
 /// Real time.
@@ -47,11 +48,8 @@ struct RealTime;
 
 #[async_trait::async_trait]
 impl Sleeper for RealTime {
-    async fn sleep(&self, duration: Duration, wake: &tokio::sync::Notify) {
-        tokio::select! {
-            () = tokio::time::sleep(duration) => {}
-            () = wake.notified() => {}
-        }
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
     }
 }
 
@@ -130,6 +128,20 @@ impl Schedule {
             integration.name.clone(),
             next.clamp(floor.min(ceiling), ceiling),
         );
+    }
+
+    /// Every integration has run and its last pass succeeded.
+    fn ready(&self, integrations: &[Integration]) -> bool {
+        integrations
+            .iter()
+            .all(|i| self.next.contains_key(&i.name) && !self.failures.contains_key(&i.name))
+    }
+
+    /// Forgets the integrations a reload removed.
+    fn retain(&mut self, integrations: &[Integration]) {
+        let kept = |name: &String| integrations.iter().any(|i| &i.name == name);
+        self.next.retain(|name, _| kept(name));
+        self.failures.retain(|name, _| kept(name));
     }
 
     /// When the next pass should start.
@@ -269,8 +281,6 @@ impl Daemon {
         local: SocketAddr,
     ) -> anyhow::Result<u8> {
         let mut schedule = Schedule::default();
-        let mut failing: BTreeMap<String, bool> = BTreeMap::new();
-        let wake = tokio::sync::Notify::new();
         loop {
             if self.stop.token.is_cancelled() {
                 info!(listen = %local, "daemon stopped");
@@ -295,7 +305,6 @@ impl Daemon {
                 let now = self.clock.now();
                 for (integration, report) in due.iter().zip(&reports) {
                     schedule.plan(integration, report, now, pass, self.timing);
-                    failing.insert(integration.name.clone(), report.is_failure());
                 }
                 let exit_code = u8::from(reports.iter().any(Report::is_failure));
                 self.shared
@@ -311,13 +320,9 @@ impl Daemon {
                         &due,
                         &reports,
                     );
-                self.shared.ready.store(
-                    loaded
-                        .integrations
-                        .iter()
-                        .all(|i| failing.get(&i.name) == Some(&false)),
-                    Ordering::SeqCst,
-                );
+                self.shared
+                    .ready
+                    .store(schedule.ready(&loaded.integrations), Ordering::SeqCst);
                 let rotated = reports
                     .iter()
                     .filter(|r| matches!(r.outcome, Outcome::Rotated))
@@ -338,15 +343,14 @@ impl Daemon {
                 .clamp(SignedDuration::ZERO, signed(self.timing.max_interval));
             let sleep = Duration::try_from(sleep).unwrap_or(self.timing.min_interval);
             tokio::select! {
-                () = sleeper.sleep(sleep, &wake) => {}
+                () = sleeper.sleep(sleep) => {}
                 () = self.stop.token.cancelled() => {}
                 () = self.reload.notified() => {
                     match load(&self.path, &self.registry, self.shard, &self.clock).await {
                         Ok(new) => {
                             info!(integrations = new.integrations.len(), "configuration reloaded");
                             loaded = new;
-                            schedule.next.retain(|name, _| loaded.integrations.iter().any(|i| &i.name == name));
-                            failing.retain(|name, _| loaded.integrations.iter().any(|i| &i.name == name));
+                            schedule.retain(&loaded.integrations);
                             let names: Vec<&str> = loaded.integrations.iter().map(|i| i.name.as_str()).collect();
                             self.shared.metrics.lock().unwrap_or_else(|e| e.into_inner()).retain(&names);
                         }
@@ -446,7 +450,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Sleeper for VirtualTime<'_> {
-        async fn sleep(&self, duration: Duration, _wake: &tokio::sync::Notify) {
+        async fn sleep(&self, duration: Duration) {
             let mut left = duration;
             while !left.is_zero() {
                 let step = left.min(Duration::from_secs(1));

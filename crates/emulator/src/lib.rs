@@ -387,19 +387,6 @@ impl Emulator {
         }
     }
 
-    /// Waits until [`Emulator::requests_in_flight`] is zero; panics after `timeout`.
-    pub async fn settled(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.requests_in_flight() > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the emulator still works on {} request(s) after {timeout:?}",
-                self.requests_in_flight()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     /// The user's refresh tokens that Alation accepts now (for tests to find a token that a
     /// lost answer carried).
     pub fn live_refresh_tokens(&self, user_id: i64) -> Vec<String> {
