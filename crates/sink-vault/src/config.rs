@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rotator_core::ConfigError;
@@ -277,12 +277,11 @@ impl Config {
             )?;
         }
         if let Some(ca_file) = &self.ca_file {
-            if ca_file.as_os_str().is_empty() {
-                return Err(ConfigError::new(
-                    "ca_file",
-                    "is empty; give the path of a PEM file or remove the key",
-                ));
-            }
+            file_given(
+                "ca_file",
+                ca_file,
+                "give the path of a PEM file or remove the key",
+            )?;
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::new(
@@ -499,12 +498,11 @@ impl AuthConfig {
                         "is empty; name the Vault role bound to the service account",
                     ));
                 }
-                if jwt_file.as_os_str().is_empty() {
-                    return Err(ConfigError::new(
-                        "auth.jwt_file",
-                        format!("is empty; remove it to use {DEFAULT_KUBERNETES_JWT_FILE}"),
-                    ));
-                }
+                file_given(
+                    "auth.jwt_file",
+                    jwt_file,
+                    &format!("remove it to use {DEFAULT_KUBERNETES_JWT_FILE}"),
+                )?;
                 check_path("auth.mount", mount, "e.g. \"kubernetes\"")
             }
             AuthConfig::Jwt {
@@ -576,18 +574,16 @@ impl AuthConfig {
                 name,
                 mount,
             } => {
-                if cert_file.as_os_str().is_empty() {
-                    return Err(ConfigError::new(
-                        "auth.cert_file",
-                        "is empty; give the path of the client certificate's PEM file",
-                    ));
-                }
-                if key_file.as_os_str().is_empty() {
-                    return Err(ConfigError::new(
-                        "auth.key_file",
-                        "is empty; give the path of the private key's PEM file",
-                    ));
-                }
+                file_given(
+                    "auth.cert_file",
+                    cert_file,
+                    "give the path of the client certificate's PEM file",
+                )?;
+                file_given(
+                    "auth.key_file",
+                    key_file,
+                    "give the path of the private key's PEM file",
+                )?;
                 optional_name("auth.name", name, "any certificate role that trusts it")?;
                 check_path("auth.mount", mount, "e.g. \"cert\"")
             }
@@ -643,12 +639,15 @@ fn check_reference(
         }
     }
     if let Some(file) = file {
-        if file.as_os_str().is_empty() {
-            return Err(ConfigError::new(
-                file_key,
-                "is empty; give the path of the file",
-            ));
-        }
+        file_given(file_key, file, "give the path of the file")?;
+    }
+    Ok(())
+}
+
+/// A file path that is set must not be empty; `fix` says what to do instead.
+fn file_given(key: &str, path: &Path, fix: &str) -> Result<(), ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::new(key, format!("is empty; {fix}")));
     }
     Ok(())
 }

@@ -255,6 +255,21 @@ impl VaultSink {
         }
     }
 
+    /// Whether a read found something at `path`: `false` for a 404, an error for a missing
+    /// mount or any other failure.
+    fn read_found(&self, reply: &Reply, path: &str) -> Result<bool, SinkError> {
+        if reply.no_route() {
+            return Err(self.no_mount());
+        }
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        if !reply.is_success() {
+            return Err(self.unexpected(reply, "reading", path));
+        }
+        Ok(true)
+    }
+
     fn malformed(&self, what: &str, path: &str) -> SinkError {
         SinkError::Other {
             detail: format!(
@@ -369,14 +384,8 @@ impl VaultSink {
         };
         let path = format!("{}/metadata/{key}", self.mount());
         let reply = self.session.call(request, &["read"]).await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
-        }
-        if reply.status == 404 {
+        if !self.read_found(&reply, &path)? {
             return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(self.unexpected(&reply, "reading", &path));
         }
         let metadata = reply
             .envelope::<ReadSecretMetadataResponse>()
@@ -622,14 +631,8 @@ impl VaultSink {
         };
         let path = format!("{}/{key}", self.mount());
         let reply = self.session.call(request, &["read"]).await?;
-        if reply.no_route() {
-            return Err(self.no_mount());
-        }
-        if reply.status == 404 {
+        if !self.read_found(&reply, &path)? {
             return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(self.unexpected(&reply, "reading", &path));
         }
         let answer = reply
             .parse::<GetSecretResponse>()
