@@ -381,7 +381,6 @@ def alation_calls(emulator: Emulator, before: Counter) -> int:
 def row(label, n, latency, result, calls, store_calls="", baseline_seq=None, baseline_par=None):
     bound = calls * latency / 1000 / CONCURRENCY
     ratio = f"{result['wall'] / bound:.2f}" if bound else "n/a"
-    speedups = ""
     if baseline_seq is not None:
         speedups = (f"{baseline_seq['wall']:.2f} s / {baseline_par['wall']:.2f} s | "
                     f"{baseline_seq['wall'] / result['wall']:.1f}x / "
@@ -445,17 +444,17 @@ def main():
             proxy.stop()
             fleet = Fleet(workdir, emulator, peer_n, kind, peer.address)
             fleet.run("run")
-            for latency in [20]:
-                emulator.latency(latency)
-                before = emulator.calls()
-                result = fleet.timed("run", "--force")
-                calls = alation_calls(emulator, before) // RUNS
-                per = lambda c: f"{sum(c.values()) / peer_n:.2f}"
-                detail = ", ".join(f"{k} {v / peer_n:g}" for k, v in sorted(forced_calls.items()))
-                seq = baseline(fleet, 1) if kind == "aws" else None
-                par = baseline(fleet, 32) if kind == "aws" else None
-                print(row(kind, peer_n, latency, result, calls, f"{per(forced_calls)} ({detail})",
-                          seq, par), flush=True)
+            latency = 20
+            emulator.latency(latency)
+            before = emulator.calls()
+            result = fleet.timed("run", "--force")
+            calls = alation_calls(emulator, before) // RUNS
+            per = lambda c: f"{sum(c.values()) / peer_n:.2f}"
+            detail = ", ".join(f"{k} {v / peer_n:g}" for k, v in sorted(forced_calls.items()))
+            seq = baseline(fleet, 1) if kind == "aws" else None
+            par = baseline(fleet, 32) if kind == "aws" else None
+            print(row(kind, peer_n, latency, result, calls, f"{per(forced_calls)} ({detail})",
+                      seq, par), flush=True)
             print(f"<!-- {kind} store calls per integration: bootstrap {per(bootstrap_calls)}, "
                   f"first run {per(first_calls)}, forced {per(forced_calls)}, "
                   f"nothing to do {per(idle_calls)} ({dict(idle_calls)}) -->", flush=True)

@@ -7,9 +7,7 @@ use std::time::Duration;
 use alation_emulator::{Fault, FaultKind};
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use rotator_alation::ExposeSecret;
-use rotator_core::{
-    AccessTokenDocument, OAuthClientDocument, RefreshTokenDocument, TokenSink, TokenSinkExt,
-};
+use rotator_core::{AccessTokenDocument, TokenSink, TokenSinkExt};
 use rotator_sink_aws::AwsSink;
 use rotator_sink_vault::{AuthConfig, VaultSink};
 use rotator_testkit::fixtures::{assert_no_secrets, unique_suffix};
@@ -498,17 +496,17 @@ async fn an_exec_store_receives_a_working_token() {
     assert_eq!(outcomes(&second), [("int0".to_owned(), "fresh".to_owned())]);
 }
 
-/// Reads every token now held at `keys` of `sink` (state or access documents) as secrets.
+/// Remembers as secrets the token or client secret of every document now at `keys` of
+/// `sink` (state or access documents).
 async fn remember_stored(world: &mut World, sink: &dyn TokenSink, keys: &[String]) {
     for key in keys {
-        if let Ok(Some(stored)) = sink.read_as::<AccessTokenDocument>(key).await {
-            world.add_secret(stored.document.api_access_token.expose_secret());
-        }
-        if let Ok(Some(stored)) = sink.read_as::<RefreshTokenDocument>(key).await {
-            world.add_secret(stored.document.refresh_token.expose_secret());
-        }
-        if let Ok(Some(stored)) = sink.read_as::<OAuthClientDocument>(key).await {
-            world.add_secret(stored.document.client_secret.expose_secret());
+        let Some(stored) = sink.read(key).await.unwrap() else {
+            continue;
+        };
+        for field in ["api_access_token", "refresh_token", "client_secret"] {
+            if let Some(value) = stored.document.fields().get(field).and_then(|v| v.as_str()) {
+                world.add_secret(value);
+            }
         }
     }
 }
